@@ -1,0 +1,45 @@
+#include "timeline.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <stdexcept>
+
+namespace iovsim::core {
+
+using sc_core::sc_time;
+
+Timeline::Timeline(unsigned servers) : free_at_(servers, 0) {
+  if (servers == 0) throw std::invalid_argument("Timeline needs at least one server");
+}
+
+sc_time Timeline::acquire(const sc_time& arrival, const sc_time& service) {
+  const uint64_t arrive = arrival.value();
+  const uint64_t serve = service.value();
+  uint64_t start;
+  if (free_at_.size() == 1) {
+    start = std::max(arrive, free_at_[0]);
+    free_at_[0] = start + serve;
+  } else {
+    std::pop_heap(free_at_.begin(), free_at_.end(), std::greater<uint64_t>());
+    start = std::max(arrive, free_at_.back());
+    free_at_.back() = start + serve;
+    std::push_heap(free_at_.begin(), free_at_.end(), std::greater<uint64_t>());
+  }
+  ++acquisitions_;
+  busy_ps_ += serve;
+  waited_ps_ += start - arrive;
+  horizon_ps_ = std::max(horizon_ps_, start + serve);
+  return sc_time::from_value(start);
+}
+
+double Timeline::occupancy(const sc_time& span) const {
+  if (span.value() == 0) return 0.0;
+  return static_cast<double>(busy_ps_) / (static_cast<double>(span.value()) * servers());
+}
+
+void Timeline::reset() {
+  std::fill(free_at_.begin(), free_at_.end(), 0);
+  acquisitions_ = busy_ps_ = waited_ps_ = horizon_ps_ = 0;
+}
+
+}  // namespace iovsim::core

@@ -1,0 +1,69 @@
+// Host memory as the root complex sees it: a sparse backing store behind a DRAM latency, a last-level
+// cache hit latency for lines the host has cached ("warm"), and a bandwidth limit shared by channels,
+// each channel a contention timeline. The CPU stub gets direct (DMI) access, page by page.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <systemc>
+#include <tlm>
+#include <tlm_utils/simple_target_socket.h>
+
+#include <iovsim/core/logger.hpp>
+#include <iovsim/core/params.hpp>
+#include <iovsim/core/sparse_store.hpp>
+#include <iovsim/core/stats.hpp>
+#include <iovsim/core/timeline.hpp>
+
+namespace iovsim::memory {
+
+struct HostMemoryConfig {
+  uint64_t size_bytes = uint64_t{1} << 40;  // physical address space
+  double latency_ns = 80;                   // DRAM access
+  double llc_latency_ns = 30;               // access to a line the last-level cache holds
+  double bandwidth_gbps = 0;                // total over all channels; 0 = unlimited
+  unsigned channels = 4;
+
+  static HostMemoryConfig from(const core::Config& config);
+};
+
+class HostMemory : public sc_core::sc_module {
+ public:
+  tlm_utils::simple_target_socket<HostMemory> in{"in"};
+
+  HostMemory(sc_core::sc_module_name name, const HostMemoryConfig& config, core::StatGroup* parent_stats);
+
+  core::SparseStore& store() { return store_; }
+  const HostMemoryConfig& config() const { return config_; }
+  // Declares [base, base+size) resident in the last-level cache: accesses there take llc_latency_ns.
+  void add_warm_range(uint64_t base, uint64_t size);
+  bool is_warm(uint64_t addr) const;
+  // Time a channel is busy moving `bytes` (zero when bandwidth is unlimited).
+  sc_core::sc_time transfer_time(uint64_t bytes) const;
+
+ private:
+  void b_transport(tlm::tlm_generic_payload& p, sc_core::sc_time& delay);
+  bool get_direct_mem_ptr(tlm::tlm_generic_payload& p, tlm::tlm_dmi& dmi);
+  unsigned int transport_dbg(tlm::tlm_generic_payload& p);
+  bool check(tlm::tlm_generic_payload& p);
+
+  HostMemoryConfig config_;
+  core::SparseStore store_;
+  core::Timeline channels_;
+  std::vector<std::pair<uint64_t, uint64_t>> warm_;  // [base, end)
+  double ps_per_byte_per_channel_ = 0;
+  sc_core::sc_time dram_latency_, llc_latency_;
+  core::Logger log_{"memory"};
+
+  core::StatGroup stats_;
+  core::Counter& reads_;
+  core::Counter& writes_;
+  core::Counter& read_bytes_;
+  core::Counter& write_bytes_;
+  core::Counter& warm_accesses_;
+  core::Counter& errors_;
+  core::Scalar& wait_ns_;
+};
+
+}  // namespace iovsim::memory

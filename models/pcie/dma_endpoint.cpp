@@ -1,0 +1,170 @@
+#include "dma_endpoint.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <queue>
+
+#include <iovsim/core/pcie_ext.hpp>
+
+namespace iovsim::pcie {
+
+using sc_core::sc_time;
+
+namespace {
+const core::EnumParam kDirection{"workload.direction", "read", "DMA direction (dma workload)", {"read", "write"}};
+const core::IntParam kTransfer{"workload.transfer_bytes", 64, "Bytes per DMA request",
+                               core::Range{1, double(1 << 20)}};
+const core::IntParam kWindow{"workload.window_bytes", 1 << 20, "Address window the DMAs fall in (bytes)",
+                             core::Range{1, double(int64_t{1} << 40)}};
+const core::IntParam kBase{"workload.window_base", int64_t{1} << 32,
+                           "Host physical address where the DMA window starts (above 4 GiB: 64-bit TLPs)",
+                           core::Range{0, double(int64_t{1} << 52)}};
+const core::EnumParam kPattern{"workload.pattern", "random",
+                               "Address order in the window: random (uniform, transfer-aligned), sequential "
+                               "(back to back, wrapping), cyclic (one transfer per 4 KiB page, page after page)",
+                               {"random", "sequential", "cyclic"}};
+const core::IntParam kOutstanding{"workload.outstanding", 32, "DMA requests in flight",
+                                  core::Range{1, 65536}};
+const core::IntParam kRequests{"workload.requests", 100000, "DMA requests to issue (warm-up included)",
+                               core::Range{1, 1e12}};
+const core::IntParam kWarmup{"workload.warmup_requests", 0,
+                             "Requests issued first and left out of the workload statistics",
+                             core::Range{0, 1e12}};
+const core::IntParam kTags{"pcie.tags", 32, "Non-posted (read) requests a device may have in flight",
+                           core::Range{1, 1024}};
+const core::BoolParam kIdeal{"endpoint.ideal", false,
+                             "The synthetic DMA endpoint has no engine limit of its own: only tags, credits "
+                             "and the link limit it"};
+const core::RealParam kInterval{"endpoint.issue_interval_ns", 2,
+                                "Minimum time between two request issues by the DMA engine (ns; not ideal)",
+                                core::Range{0, 1e6}};
+}  // namespace
+
+DmaEndpointConfig DmaEndpointConfig::from(const core::Config& c) {
+  DmaEndpointConfig d;
+  d.write = kDirection.get(c) == "write";
+  d.transfer_bytes = static_cast<uint64_t>(kTransfer.get(c));
+  d.window_bytes = static_cast<uint64_t>(kWindow.get(c));
+  d.window_base = static_cast<uint64_t>(kBase.get(c));
+  d.pattern = static_cast<DmaPattern>(kPattern.index(c));
+  d.outstanding = static_cast<unsigned>(kOutstanding.get(c));
+  d.tags = static_cast<unsigned>(kTags.get(c));
+  d.requests = static_cast<uint64_t>(kRequests.get(c));
+  d.warmup_requests = static_cast<uint64_t>(kWarmup.get(c));
+  d.ideal = kIdeal.get(c);
+  d.issue_interval_ns = kInterval.get(c);
+  if (d.transfer_bytes > d.window_bytes)
+    throw core::ConfigError("workload.transfer_bytes (" + std::to_string(d.transfer_bytes) +
+                            ") is larger than workload.window_bytes (" + std::to_string(d.window_bytes) + ")");
+  if (d.warmup_requests >= d.requests)
+    throw core::ConfigError("workload.warmup_requests (" + std::to_string(d.warmup_requests) +
+                            ") leaves no measured request out of workload.requests (" +
+                            std::to_string(d.requests) + ")");
+  return d;
+}
+
+DmaEndpoint::DmaEndpoint(sc_core::sc_module_name name, const DmaEndpointConfig& config,
+                         core::StatGroup* parent_stats)
+    : sc_module(name),
+      config_(config),
+      // Mix the module name into the seed so two endpoints with one seed draw different streams.
+      rng_(config.seed ^ (std::hash<std::string>{}(std::string(this->name())) * 0x9e3779b97f4a7c15ull)),
+      slots_(config.window_bytes / config.transfer_bytes),
+      stats_("workload", parent_stats),
+      transactions_(stats_.add_counter("transactions", "DMA requests completed (measured phase)")),
+      bytes_(stats_.add_counter("bytes", "Payload bytes of the completed DMA requests (measured phase)")),
+      errors_(stats_.add_counter("errors", "DMA requests completed with an error status (UR, CA)")),
+      measured_ns_(stats_.add_scalar("measured_ns",
+                                     "Length of the measured phase: first measured issue to last completion (ns)")),
+      latency_(stats_.add_histogram("latency_ns",
+                                    "DMA request issued by the device to its completion back at the device "
+                                    "(writes: to the write reaching memory) (ns)")) {
+  if (config.transfer_bytes == 0 || slots_ == 0)
+    throw core::ConfigError("DMA endpoint: transfer size must be between 1 and the window size");
+  stats_.add_formula("throughput_gbps", "Payload bits per simulated nanosecond over the measured phase (Gb/s)",
+                     [this] { return core::ratio(8.0 * double(bytes_.value), measured_ns_.value); });
+  SC_THREAD(run);
+}
+
+uint64_t DmaEndpoint::next_offset(uint64_t i) {
+  const uint64_t t = config_.transfer_bytes;
+  switch (config_.pattern) {
+    case DmaPattern::kRandom:
+      return (rng_() % slots_) * t;
+    case DmaPattern::kSequential:
+      return (i % slots_) * t;
+    case DmaPattern::kCyclic: {
+      const uint64_t pages = config_.window_bytes / 4096;
+      const uint64_t per_page = t <= 4096 ? 4096 / t : 0;
+      if (pages == 0 || per_page == 0) return (i % slots_) * t;
+      const uint64_t k = i % (pages * per_page);
+      return (k % pages) * 4096 + (k / pages) * t;
+    }
+  }
+  return 0;
+}
+
+void DmaEndpoint::run() {
+  const DmaEndpointConfig& c = config_;
+  std::vector<uint8_t> buffer(c.transfer_bytes);
+  for (std::size_t i = 0; i < buffer.size(); ++i) buffer[i] = static_cast<uint8_t>(i * 7 + 1);
+
+  tlm::tlm_generic_payload p;
+  auto* ext = new core::PcieExtension;  // owned by the payload
+  ext->requester_id = c.requester_id;
+  ext->posted = c.write;
+  p.set_extension(ext);
+  p.set_command(c.write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
+  p.set_data_ptr(buffer.data());
+  p.set_data_length(static_cast<unsigned>(c.transfer_bytes));
+  p.set_streaming_width(static_cast<unsigned>(c.transfer_bytes));
+
+  // Times in picoseconds (the SystemC time resolution): free time of each in-flight slot.
+  std::priority_queue<uint64_t, std::vector<uint64_t>, std::greater<uint64_t>> slots;
+  const uint64_t start = sc_core::sc_time_stamp().value();
+  for (unsigned s = 0; s < c.in_flight(); ++s) slots.push(start);
+  const uint64_t interval = c.ideal ? 0 : static_cast<uint64_t>(std::llround(c.issue_interval_ns * 1000));
+  const uint64_t quantum = std::max<uint64_t>(tlm::tlm_global_quantum::instance().get().value(), 1);
+  uint64_t next_issue = start, first_measured = 0, last_done = start;
+
+  for (uint64_t i = 0; i < c.requests; ++i) {
+    const uint64_t issue = std::max(slots.top(), next_issue);
+    slots.pop();
+    next_issue = issue + interval;
+    uint64_t now = sc_core::sc_time_stamp().value();
+    if (issue >= now + quantum) {
+      wait(sc_time::from_value(issue - now));  // synchronise: the thread ran a quantum ahead
+      now = issue;
+    }
+    p.set_address(c.window_base + next_offset(i));
+    p.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+    ext->status = core::CompletionStatus::kSC;
+    sc_time delay = sc_time::from_value(issue - now);
+    dma->b_transport(p, delay);
+    const uint64_t done = now + delay.value();
+    slots.push(done);
+    last_done = std::max(last_done, done);
+
+    if (i == c.warmup_requests) first_measured = issue;
+    if (!p.is_response_ok() || ext->status != core::CompletionStatus::kSC) {
+      ++errors_;
+      log_.debug("request ", i, " to 0x", std::hex, p.get_address(), std::dec, " completed with ",
+                 core::to_string(ext->status));
+    } else if (i >= c.warmup_requests) {
+      ++transactions_;
+      bytes_ += c.transfer_bytes;
+      latency_.record(double(done - issue) / 1000.0);
+    }
+    ++completed_;
+    if (progress_ && (completed_ & 0x3fff) == 0) progress_(completed_, c.requests);
+  }
+  const uint64_t now = sc_core::sc_time_stamp().value();
+  if (last_done > now) wait(sc_time::from_value(last_done - now));
+  measured_ns_.value = double(last_done - first_measured) / 1000.0;
+  finished_ = true;
+  if (progress_) progress_(completed_, c.requests);
+  finished_event_.notify(sc_core::SC_ZERO_TIME);
+}
+
+}  // namespace iovsim::pcie

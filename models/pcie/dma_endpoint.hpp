@@ -1,0 +1,86 @@
+// A synthetic DMA endpoint in the style of pcie-bench: issues `requests` DMA reads or writes of
+// `transfer_bytes` each to addresses in a window (random, sequential or cyclic), keeping up to
+// `outstanding` in flight (reads also limited by the function's tags).
+//
+// The in-flight requests are independent streams run from one SystemC thread: each request starts when
+// a slot frees (and, unless the endpoint is ideal, no sooner than the engine's issue interval after the
+// previous one) and is sent with its start time as annotated delay; the contention timelines downstream
+// make the streams interact. The thread synchronises whenever it runs a quantum ahead.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <random>
+#include <vector>
+
+#include <systemc>
+#include <tlm>
+#include <tlm_utils/simple_initiator_socket.h>
+
+#include <iovsim/core/logger.hpp>
+#include <iovsim/core/params.hpp>
+#include <iovsim/core/stats.hpp>
+
+namespace iovsim::pcie {
+
+enum class DmaPattern { kRandom, kSequential, kCyclic };
+
+struct DmaEndpointConfig {
+  uint16_t requester_id = 0x0100;  // 01:00.0
+  bool write = false;
+  uint64_t transfer_bytes = 64;
+  uint64_t window_base = uint64_t{1} << 32;
+  uint64_t window_bytes = uint64_t{1} << 20;
+  DmaPattern pattern = DmaPattern::kRandom;
+  unsigned outstanding = 32;
+  unsigned tags = 32;  // non-posted requests in flight (reads)
+  uint64_t requests = 100000;
+  uint64_t warmup_requests = 0;  // excluded from the workload statistics
+  bool ideal = false;            // no engine limit of its own
+  double issue_interval_ns = 2;  // engine: minimum time between two request issues (when not ideal)
+  uint64_t seed = 1;  // set by the platform from the `seed` parameter
+
+  // Reads workload.*, endpoint.* and pcie.tags (not seed). Throws ConfigError for impossible combinations.
+  static DmaEndpointConfig from(const core::Config& config);
+  // Requests in flight at once: outstanding, and for reads no more than tags.
+  unsigned in_flight() const { return write ? outstanding : std::min(outstanding, tags); }
+};
+
+class DmaEndpoint : public sc_core::sc_module {
+ public:
+  tlm_utils::simple_initiator_socket<DmaEndpoint> dma{"dma"};
+
+  DmaEndpoint(sc_core::sc_module_name name, const DmaEndpointConfig& config, core::StatGroup* parent_stats);
+
+  const DmaEndpointConfig& config() const { return config_; }
+  // Offset in the window of request i (deterministic for a given seed).
+  uint64_t next_offset(uint64_t i);
+  uint64_t completed() const { return completed_; }
+  bool finished() const { return finished_; }
+  // Called every few thousand requests and at the end: (requests completed, requests total).
+  void on_progress(std::function<void(uint64_t, uint64_t)> f) { progress_ = std::move(f); }
+  // Notified when the last request has completed.
+  const sc_core::sc_event& finished_event() const { return finished_event_; }
+
+ private:
+  SC_HAS_PROCESS(DmaEndpoint);
+  void run();
+
+  DmaEndpointConfig config_;
+  std::mt19937_64 rng_;
+  uint64_t slots_;  // transfer-sized slots in the window
+  uint64_t completed_ = 0;
+  bool finished_ = false;
+  std::function<void(uint64_t, uint64_t)> progress_;
+  sc_core::sc_event finished_event_;
+  core::Logger log_{"endpoint"};
+
+  core::StatGroup stats_;
+  core::Counter& transactions_;
+  core::Counter& bytes_;
+  core::Counter& errors_;
+  core::Scalar& measured_ns_;
+  core::Histogram& latency_;
+};
+
+}  // namespace iovsim::pcie

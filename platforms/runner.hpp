@@ -1,0 +1,32 @@
+// One simulation run: elaborate the platform for a configuration, simulate to the end of the workload,
+// collect statistics, and write the output directory (config.json, stats.json, stats.csv).
+// SystemC elaborates once per process, so run() may be called once per process.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include <iovsim/core/params.hpp>
+#include <iovsim/core/stats.hpp>
+
+namespace iovsim::platforms {
+
+struct RunOptions {
+  bool progress = false;  // progress line on stderr (the CLI enables it when stderr is a terminal)
+};
+
+struct RunResult {
+  core::StatMap stats;
+  nlohmann::json run;  // version, seed, sim_time_ns, wall_s, requests_per_wall_s, ...
+  std::string platform_text, workload_text;
+};
+
+RunResult run(const core::Config& config, const RunOptions& options = {});
+
+// Writes DIR/config.json, DIR/stats.json and DIR/stats.csv (creating DIR). Throws std::runtime_error.
+void write_results(const std::string& dir, const core::Config& config, const RunResult& result);
+
+nlohmann::json stats_document(const RunResult& result);
+
+}  // namespace iovsim::platforms
