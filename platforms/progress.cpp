@@ -6,6 +6,15 @@
 
 namespace iovsim::platforms {
 
+std::string human_time_ns(double ns) {
+  char buf[64];
+  if (ns >= 1e9) std::snprintf(buf, sizeof buf, "%.3f s", ns / 1e9);
+  else if (ns >= 1e6) std::snprintf(buf, sizeof buf, "%.3f ms", ns / 1e6);
+  else if (ns >= 1e3) std::snprintf(buf, sizeof buf, "%.3f us", ns / 1e3);
+  else std::snprintf(buf, sizeof buf, "%.1f ns", ns);
+  return buf;
+}
+
 void Progress::update(uint64_t done, uint64_t total) {
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();
@@ -15,8 +24,8 @@ void Progress::update(uint64_t done, uint64_t total) {
   drawn_ = true;
   const double rate = done / elapsed;
   const double eta = rate > 0 ? (total - done) / rate : 0;
-  std::fprintf(stderr, "\r[iovsim] sim %.3f us | %llu/%llu requests (%.0f%%) | %.2f M req/s | ETA %.0f s   ",
-               sc_core::sc_time_stamp().to_seconds() * 1e6, static_cast<unsigned long long>(done),
+  std::fprintf(stderr, "\r[iovsim] sim %s | %llu/%llu requests (%.0f%%) | %.2f M req/s | ETA %.0f s   ",
+               human_time_ns(sc_core::sc_time_stamp().to_seconds() * 1e9).c_str(), static_cast<unsigned long long>(done),
                static_cast<unsigned long long>(total), total ? 100.0 * done / total : 100.0, rate / 1e6, eta);
   std::fflush(stderr);
 }

@@ -4,8 +4,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 namespace iovsim::platforms {
+
+// 1234567 ns -> "1.235 ms"
+std::string human_time_ns(double ns);
 
 class Progress {
  public:

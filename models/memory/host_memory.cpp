@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <iovsim/core/bitfield.hpp>
+
 namespace iovsim::memory {
 
 using sc_core::sc_time;
@@ -22,6 +24,9 @@ const core::RealParam kBandwidth{"memory.bandwidth_gbps", 0,
                                  core::Range{0, 1e6}};
 const core::IntParam kChannels{"memory.channels", 4, "Memory channels sharing the bandwidth",
                                core::Range{1, 64}};
+const core::IntParam kInterleave{"memory.interleave_bytes", 256,
+                                 "Channel interleaving granule: consecutive bytes mapped to one channel",
+                                 std::vector<int64_t>{64, 128, 256, 512, 1024, 2048, 4096}};
 }  // namespace
 
 HostMemoryConfig HostMemoryConfig::from(const core::Config& c) {
@@ -31,6 +36,7 @@ HostMemoryConfig HostMemoryConfig::from(const core::Config& c) {
   m.llc_latency_ns = static_cast<double>(kLlcLatency.get(c));
   m.bandwidth_gbps = kBandwidth.get(c);
   m.channels = static_cast<unsigned>(kChannels.get(c));
+  m.interleave_bytes = static_cast<uint64_t>(kInterleave.get(c));
   return m;
 }
 
@@ -39,7 +45,8 @@ HostMemory::HostMemory(sc_core::sc_module_name name, const HostMemoryConfig& con
     : sc_module(name),
       config_(config),
       store_(config.size_bytes),
-      channels_(config.channels),
+      channels_(config.channels, core::Timeline(1)),
+      interleave_shift_(core::log2_floor(config.interleave_bytes)),
       dram_latency_(config.latency_ns, SC_NS),
       llc_latency_(config.llc_latency_ns, SC_NS),
       stats_("memory", parent_stats),
@@ -50,11 +57,17 @@ HostMemory::HostMemory(sc_core::sc_module_name name, const HostMemoryConfig& con
       warm_accesses_(stats_.add_counter("llc_hits", "Accesses served by the last-level cache")),
       errors_(stats_.add_counter("errors", "Accesses outside memory or with unsupported attributes")),
       wait_ns_(stats_.add_scalar("channel_wait_ns", "Total time accesses waited for a free channel (ns)")) {
+  if (!core::is_pow2(config.interleave_bytes))
+    throw core::ConfigError("memory.interleave_bytes must be a power of two");
   if (config.bandwidth_gbps > 0)
     // Gb/s is bits per ns: one byte takes 8/bw ns on the whole memory, channels times that on one channel.
     ps_per_byte_per_channel_ = 8.0 * 1000.0 * config.channels / config.bandwidth_gbps;
   stats_.add_formula("channel_utilization", "Fraction of channel capacity used over the simulated time",
-                     [this] { return channels_.occupancy(sc_core::sc_time_stamp()); });
+                     [this] {
+                       double sum = 0;
+                       for (const auto& ch : channels_) sum += ch.occupancy(sc_core::sc_time_stamp());
+                       return sum / static_cast<double>(channels_.size());
+                     });
   in.register_b_transport(this, &HostMemory::b_transport);
   in.register_get_direct_mem_ptr(this, &HostMemory::get_direct_mem_ptr);
   in.register_transport_dbg(this, &HostMemory::transport_dbg);
@@ -107,7 +120,8 @@ void HostMemory::b_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
   if (ps_per_byte_per_channel_ > 0) {
     const sc_time arrival = sc_core::sc_time_stamp() + delay;
     const sc_time service = transfer_time(len);
-    const sc_time start = channels_.acquire(arrival, service);
+    core::Timeline& channel = channels_[(addr >> interleave_shift_) % channels_.size()];
+    const sc_time start = channel.acquire(arrival, service);
     wait_ns_.value += (start - arrival).to_seconds() * 1e9;
     delay += (start - arrival) + service;
   }

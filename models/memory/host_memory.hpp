@@ -24,6 +24,7 @@ struct HostMemoryConfig {
   double llc_latency_ns = 30;               // access to a line the last-level cache holds
   double bandwidth_gbps = 0;                // total over all channels; 0 = unlimited
   unsigned channels = 4;
+  uint64_t interleave_bytes = 256;         // consecutive bytes mapped to one channel
 
   static HostMemoryConfig from(const core::Config& config);
 };
@@ -50,7 +51,8 @@ class HostMemory : public sc_core::sc_module {
 
   HostMemoryConfig config_;
   core::SparseStore store_;
-  core::Timeline channels_;
+  std::vector<core::Timeline> channels_;
+  unsigned interleave_shift_;
   std::vector<std::pair<uint64_t, uint64_t>> warm_;  // [base, end)
   double ps_per_byte_per_channel_ = 0;
   sc_core::sc_time dram_latency_, llc_latency_;

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <string>
 
+#include <iovsim/platforms/progress.hpp>
+
 namespace iovsim::cli {
 
 namespace {
@@ -17,14 +19,6 @@ std::string format(const char* fmt, double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, fmt, v);
   return buf;
-}
-
-// 1234567 ns -> "1.235 ms"
-std::string human_time_ns(double ns) {
-  if (ns >= 1e9) return format("%.3f s", ns / 1e9);
-  if (ns >= 1e6) return format("%.3f ms", ns / 1e6);
-  if (ns >= 1e3) return format("%.3f us", ns / 1e3);
-  return format("%.1f ns", ns);
 }
 
 void row(std::ostream& os, const std::string& label, const std::string& value) {
@@ -51,7 +45,7 @@ void print_summary(std::ostream& os, const platforms::RunResult& r) {
                          ")");
   row(os, "link utilization", format("up %.1f%%", 100 * stat(r, "link.up_utilization")) +
                                   format("  down %.1f%%", 100 * stat(r, "link.down_utilization")));
-  row(os, "simulated time", human_time_ns(r.run["sim_time_ns"].get<double>()));
+  row(os, "simulated time", platforms::human_time_ns(r.run["sim_time_ns"].get<double>()));
   const double wall = r.run["wall_s"].get<double>();
   row(os, "wall time", format("%.3f s", wall) +
                            format("  (%.2f M requests/s)", r.run["requests_per_wall_s"].get<double>() / 1e6));

@@ -1,0 +1,47 @@
+// The iovsim subcommands: bare run with the embedded default preset, presets, params.
+#include <catch2/catch.hpp>
+
+#include "run_command.hpp"
+
+using iovsim::test::run_iovsim;
+
+TEST_CASE("bare iovsim runs the embedded default platform and prints a summary") {
+  auto r = run_iovsim("", "bare");
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  for (const char* s : {"transactions", "throughput", "Gb/s", "latency", "p50", "p99", "simulated time", "wall time"})
+    CHECK(r.out.find(s) != std::string::npos);
+  CHECK(r.err.empty());  // stderr is not a terminal: no progress line
+}
+
+TEST_CASE("iovsim presets lists the default preset with its description") {
+  auto r = run_iovsim("presets", "presets");
+  REQUIRE(r.status == 0);
+  CHECK(r.out.rfind("default ", 0) == 0);
+  CHECK(r.out.find("DMA") != std::string::npos);
+}
+
+TEST_CASE("a preset can be named by its short name") {
+  auto r = run_iovsim("run --quiet --config default --set workload.requests=100", "preset_name");
+  CHECK(r.status == 0);
+}
+
+TEST_CASE("iovsim params lists every parameter with type, value and description") {
+  auto r = run_iovsim("params --set pcie.lanes=16", "params");
+  REQUIRE(r.status == 0);
+  for (const char* name :
+       {"seed", "sim.quantum_ns", "pcie.gen", "pcie.lanes", "pcie.mps", "pcie.mrrs", "pcie.tags", "memory.latency_ns",
+        "memory.bandwidth_gbps", "endpoint.ideal", "workload.kind", "workload.direction", "workload.transfer_bytes",
+        "workload.window_bytes", "workload.pattern", "workload.outstanding", "workload.requests",
+        "workload.host_cache", "log.level"})
+    CHECK(r.out.find(std::string(name) + " ") != std::string::npos);
+  CHECK(r.out.find("= 16   (default 8)") != std::string::npos);
+}
+
+TEST_CASE("docs/parameters.md is the generated parameter reference, up to date") {
+  auto r = run_iovsim("params --markdown", "params_md");
+  REQUIRE(r.status == 0);
+  std::string doc = iovsim::test::slurp(std::string(IOVSIM_SOURCE_DIR) + "/docs/parameters.md");
+  INFO("regenerate with: build/<preset>/bin/iovsim params --markdown > docs/parameters.md");
+  CHECK(doc == r.out);
+}
