@@ -70,7 +70,8 @@ DmaEndpoint::DmaEndpoint(sc_core::sc_module_name name, const DmaEndpointConfig& 
       config_(config),
       // Mix the module name into the seed so two endpoints with one seed draw different streams.
       rng_(config.seed ^ (std::hash<std::string>{}(std::string(this->name())) * 0x9e3779b97f4a7c15ull)),
-      slots_(config.window_bytes / config.transfer_bytes),
+      // Guarded: a zero transfer size must reach the ConfigError below, not divide by zero.
+      slots_(config.transfer_bytes ? config.window_bytes / config.transfer_bytes : 0),
       stats_("workload", parent_stats),
       transactions_(stats_.add_counter("transactions", "DMA requests completed (measured phase)")),
       bytes_(stats_.add_counter("bytes", "Payload bytes of the completed DMA requests (measured phase)")),

@@ -48,6 +48,9 @@ Link::Link(sc_core::sc_module_name name, const LinkConfig& config, core::StatGro
                      [this] { return up_.occupancy(sc_core::sc_time_stamp()); });
   stats_.add_formula("down_utilization", "Fraction of the downstream direction busy over the simulated time",
                      [this] { return down_.occupancy(sc_core::sc_time_stamp()); });
+  for (unsigned size : {config.params.mps, config.params.mrrs})
+    if (size < 128 || size > 4096 || !core::is_pow2(size))
+      throw core::ConfigError(std::string(this->name()) + ": MPS and MRRS must be powers of two in 128..4096");
   device_side.register_b_transport(this, &Link::b_transport);
   device_side.register_transport_dbg(this, &Link::transport_dbg);
 }

@@ -11,6 +11,7 @@ using core::div_ceil;
 double raw_gbps(const LinkParams& p) {
   static const double gts[] = {0, 2.5, 5.0, 8.0, 16.0, 32.0};
   if (p.gen < 1 || p.gen > 5) throw std::invalid_argument("PCIe generation must be 1..5");
+  if (!core::is_pow2(p.lanes) || p.lanes > 16) throw std::invalid_argument("PCIe lanes must be 1, 2, 4, 8 or 16");
   const double encoding = p.gen <= 2 ? 8.0 / 10.0 : 128.0 / 130.0;
   return gts[p.gen] * encoding * p.lanes;
 }
