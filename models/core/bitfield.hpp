@@ -29,6 +29,7 @@ constexpr unsigned log2_floor(uint64_t v) { return v == 0 ? 0 : 63u - static_cas
 constexpr uint64_t align_down(uint64_t v, uint64_t a) { return v & ~(a - 1); }
 constexpr uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
 
-constexpr uint64_t div_ceil(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+// Not (a + b - 1) / b, which wraps for a near 2^64.
+constexpr uint64_t div_ceil(uint64_t a, uint64_t b) { return a / b + (a % b != 0); }
 
 }  // namespace iovsim::core

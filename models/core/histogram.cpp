@@ -58,7 +58,8 @@ void Histogram::reset() {
 double Histogram::percentile(double p) const {
   if (count_ == 0) return 0.0;
   p = std::clamp(p, 0.0, 100.0);
-  uint64_t rank = static_cast<uint64_t>(std::ceil(p / 100.0 * static_cast<double>(count_)));
+  // p * count first: exact for integral p, so an integral rank is not rounded up (0.07 * 100 > 7).
+  uint64_t rank = static_cast<uint64_t>(std::ceil(p * static_cast<double>(count_) / 100.0));
   rank = std::max<uint64_t>(rank, 1);
   uint64_t seen = 0;
   for (std::size_t i = 0; i < buckets_.size(); ++i) {

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include <systemc>
@@ -100,9 +101,11 @@ void check_log_modules(const Config& config) {
     bool found = std::any_of(state().loggers.begin(), state().loggers.end(),
                              [&](const Logger* l) { return l->module() == module; });
     if (!found) {
+      // A set, not a substring test on the joined text, which dropped "mem" after "memory".
+      std::set<std::string> names;
+      for (const Logger* l : state().loggers) names.insert(l->module());
       std::string known;
-      for (const Logger* l : state().loggers)
-        if (known.find(l->module()) == std::string::npos) known += (known.empty() ? "" : ", ") + l->module();
+      for (const std::string& n : names) known += (known.empty() ? "" : ", ") + n;
       throw ConfigError("parameter 'log.modules': no module named '" + module + "' (modules: " + known + ")");
     }
   }
