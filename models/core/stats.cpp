@@ -65,24 +65,31 @@ Histogram& StatGroup::add_histogram(const std::string& name, const std::string& 
   return ref;
 }
 
+namespace {
+// Two stats of the tree flattening to one name would silently overwrite each other.
+void put(StatMap& out, const std::string& name, StatValue v) {
+  if (!out.emplace(name, v).second) throw std::logic_error("two statistics are named '" + name + "'");
+}
+}  // namespace
+
 void StatGroup::collect(StatMap& out) const {
   for (const Entry& e : entries_) {
     const std::string full = qualify(e.name);
     if (auto* c = std::get_if<std::unique_ptr<Counter>>(&e.stat)) {
-      out[full] = (*c)->value;
+      put(out, full, (*c)->value);
     } else if (auto* s = std::get_if<std::unique_ptr<Scalar>>(&e.stat)) {
-      out[full] = (*s)->value;
+      put(out, full, (*s)->value);
     } else if (auto* f = std::get_if<std::function<double()>>(&e.stat)) {
-      out[full] = (*f)();
+      put(out, full, (*f)());
     } else {
       const Histogram& h = *std::get<std::unique_ptr<Histogram>>(e.stat);
-      out[full + ".count"] = h.count();
-      out[full + ".mean"] = h.mean();
-      out[full + ".min"] = h.min();
-      out[full + ".p50"] = h.percentile(50);
-      out[full + ".p90"] = h.percentile(90);
-      out[full + ".p99"] = h.percentile(99);
-      out[full + ".max"] = h.max();
+      put(out, full + ".count", h.count());
+      put(out, full + ".mean", h.mean());
+      put(out, full + ".min", h.min());
+      put(out, full + ".p50", h.percentile(50));
+      put(out, full + ".p90", h.percentile(90));
+      put(out, full + ".p99", h.percentile(99));
+      put(out, full + ".max", h.max());
     }
   }
   for (const StatGroup* child : children_) child->collect(out);

@@ -181,3 +181,12 @@ TEST_CASE("stats_to_json and stats_to_csv exact text", "[stats]") {
   CHECK(core::stats_to_json(core::StatMap{}).dump() == "{}");
   CHECK(core::stats_to_csv(core::StatMap{}) == "name,value\n");
 }
+
+TEST_CASE("two stats flattening to one name are an error, not a silent overwrite") {
+  core::StatGroup root;
+  root.add_histogram("lat", "a histogram: lat.count, lat.mean, ...");
+  core::StatGroup child("lat", &root);
+  child.add_counter("count", "collides with the histogram's lat.count");
+  core::StatMap out;
+  CHECK_THROWS_AS(root.collect(out), std::logic_error);
+}
