@@ -8,10 +8,14 @@ namespace iovsim::platforms {
 
 std::string human_time_ns(double ns) {
   char buf[64];
-  if (ns >= 1e9) std::snprintf(buf, sizeof buf, "%.3f s", ns / 1e9);
-  else if (ns >= 1e6) std::snprintf(buf, sizeof buf, "%.3f ms", ns / 1e6);
-  else if (ns >= 1e3) std::snprintf(buf, sizeof buf, "%.3f us", ns / 1e3);
-  else std::snprintf(buf, sizeof buf, "%.1f ns", ns);
+  if (ns >= 1e9)
+    std::snprintf(buf, sizeof buf, "%.3f s", ns / 1e9);
+  else if (ns >= 1e6)
+    std::snprintf(buf, sizeof buf, "%.3f ms", ns / 1e6);
+  else if (ns >= 1e3)
+    std::snprintf(buf, sizeof buf, "%.3f us", ns / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%.1f ns", ns);
   return buf;
 }
 
@@ -24,9 +28,11 @@ void Progress::update(uint64_t done, uint64_t total) {
   drawn_ = true;
   const double rate = done / elapsed;
   const double eta = rate > 0 ? (total - done) / rate : 0;
-  std::fprintf(stderr, "\r[iovsim] sim %s | %llu/%llu requests (%.0f%%) | %.2f M req/s | ETA %.0f s   ",
-               human_time_ns(sc_core::sc_time_stamp().to_seconds() * 1e9).c_str(), static_cast<unsigned long long>(done),
-               static_cast<unsigned long long>(total), total ? 100.0 * done / total : 100.0, rate / 1e6, eta);
+  std::fprintf(stderr,
+               "\r[iovsim] sim %s | %llu/%llu requests (%.0f%%) | %.2f M req/s | ETA %.0f s   ",
+               human_time_ns(sc_core::sc_time_stamp().to_seconds() * 1e9).c_str(),
+               static_cast<unsigned long long>(done), static_cast<unsigned long long>(total),
+               total ? 100.0 * done / total : 100.0, rate / 1e6, eta);
   std::fflush(stderr);
 }
 

@@ -1,5 +1,6 @@
 // A progress line on stderr for long runs: simulated time, requests done, rate, ETA. Silent for the
-// first second, refreshed at most four times a second, and only when enabled (stderr is a terminal).
+// first second, refreshed at most four times a second, and only when enabled (stderr is a
+// terminal).
 #pragma once
 
 #include <chrono>

@@ -1,6 +1,6 @@
-// One simulation run: elaborate the platform for a configuration, simulate to the end of the workload,
-// collect statistics, and write the output directory (config.json, stats.json, stats.csv).
-// SystemC elaborates once per process, so run() may be called once per process.
+// One simulation run: elaborate the platform for a configuration, simulate to the end of the
+// workload, collect statistics, and write the output directory (config.json, stats.json,
+// stats.csv). SystemC elaborates once per process, so run() may be called once per process.
 #pragma once
 
 #include <string>
@@ -24,7 +24,8 @@ struct RunResult {
 
 RunResult run(const core::Config& config, const RunOptions& options = {});
 
-// Writes DIR/config.json, DIR/stats.json and DIR/stats.csv (creating DIR). Throws std::runtime_error.
+// Writes DIR/config.json, DIR/stats.json and DIR/stats.csv (creating DIR). Throws
+// std::runtime_error.
 void write_results(const std::string& dir, const core::Config& config, const RunResult& result);
 
 nlohmann::json stats_document(const RunResult& result);

@@ -11,25 +11,41 @@ constexpr uint64_t bit_mask(unsigned hi, unsigned lo) {
 }
 
 // Field hi..lo of v, shifted down to bit 0.
-constexpr uint64_t bits(uint64_t v, unsigned hi, unsigned lo) { return (v & bit_mask(hi, lo)) >> lo; }
+constexpr uint64_t bits(uint64_t v, unsigned hi, unsigned lo) {
+  return (v & bit_mask(hi, lo)) >> lo;
+}
 
-constexpr bool bit(uint64_t v, unsigned n) { return (v >> n) & 1u; }
+constexpr bool bit(uint64_t v, unsigned n) {
+  return (v >> n) & 1u;
+}
 
 // v with field hi..lo replaced by x (x is truncated to the field width).
 constexpr uint64_t set_bits(uint64_t v, unsigned hi, unsigned lo, uint64_t x) {
   return (v & ~bit_mask(hi, lo)) | ((x << lo) & bit_mask(hi, lo));
 }
 
-constexpr uint64_t set_bit(uint64_t v, unsigned n, bool on) { return set_bits(v, n, n, on ? 1 : 0); }
+constexpr uint64_t set_bit(uint64_t v, unsigned n, bool on) {
+  return set_bits(v, n, n, on ? 1 : 0);
+}
 
-constexpr bool is_pow2(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
+constexpr bool is_pow2(uint64_t v) {
+  return v != 0 && (v & (v - 1)) == 0;
+}
 
-constexpr unsigned log2_floor(uint64_t v) { return v == 0 ? 0 : 63u - static_cast<unsigned>(__builtin_clzll(v)); }
+constexpr unsigned log2_floor(uint64_t v) {
+  return v == 0 ? 0 : 63u - static_cast<unsigned>(__builtin_clzll(v));
+}
 
-constexpr uint64_t align_down(uint64_t v, uint64_t a) { return v & ~(a - 1); }
-constexpr uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
+constexpr uint64_t align_down(uint64_t v, uint64_t a) {
+  return v & ~(a - 1);
+}
+constexpr uint64_t align_up(uint64_t v, uint64_t a) {
+  return (v + a - 1) & ~(a - 1);
+}
 
 // Not (a + b - 1) / b, which wraps for a near 2^64.
-constexpr uint64_t div_ceil(uint64_t a, uint64_t b) { return a / b + (a % b != 0); }
+constexpr uint64_t div_ceil(uint64_t a, uint64_t b) {
+  return a / b + (a % b != 0);
+}
 
 }  // namespace iovsim::core

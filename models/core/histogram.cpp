@@ -10,7 +10,8 @@ namespace {
 constexpr uint64_t kSub = uint64_t{1} << Histogram::kSubBits;  // buckets per half-range
 }
 
-Histogram::Histogram(double resolution) : resolution_(resolution), inv_resolution_(1.0 / resolution) {
+Histogram::Histogram(double resolution)
+    : resolution_(resolution), inv_resolution_(1.0 / resolution) {
   if (!(resolution > 0)) throw std::invalid_argument("Histogram resolution must be positive");
 }
 

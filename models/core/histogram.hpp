@@ -1,11 +1,11 @@
 // A latency distribution with bounded memory: log-linear buckets in the style of HdrHistogram.
 // Values are quantised to integer multiples of `resolution`; quantised values below 2^(kSubBits+1)
-// are kept exactly, larger ones within a relative error of 2^-kSubBits (0.2 %). Memory grows with the
-// largest value seen (about 512 counters per power of two), never with the number of samples.
+// are kept exactly, larger ones within a relative error of 2^-kSubBits (0.2 %). Memory grows with
+// the largest value seen (about 512 counters per power of two), never with the number of samples.
 //
-// Percentiles use the nearest-rank definition on the quantised values: p-th percentile = the smallest
-// recorded value v with count(<= v) >= ceil(p/100 * N). Inexact buckets report their midpoint.
-// count, mean, min and max are exact (unquantised).
+// Percentiles use the nearest-rank definition on the quantised values: p-th percentile = the
+// smallest recorded value v with count(<= v) >= ceil(p/100 * N). Inexact buckets report their
+// midpoint. count, mean, min and max are exact (unquantised).
 #pragma once
 
 #include <cstdint>

@@ -18,14 +18,17 @@ namespace iovsim::core {
 
 namespace {
 
-// SystemC prints a copyright banner on first use unless told not to; iovsim's output is for scripts.
-// A user's own setting of SC_COPYRIGHT_MESSAGE wins (setenv does not overwrite).
+// SystemC prints a copyright banner on first use unless told not to; iovsim's output is for
+// scripts. A user's own setting of SC_COPYRIGHT_MESSAGE wins (setenv does not overwrite).
 const bool kBannerOff = ::setenv("SC_COPYRIGHT_MESSAGE", "DISABLE", 0) == 0;
 
-const EnumParam kLevel{"log.level", "warn", "Log level of every module: error, warn, info, debug, trace",
+const EnumParam kLevel{"log.level",
+                       "warn",
+                       "Log level of every module: error, warn, info, debug, trace",
                        {"error", "warn", "info", "debug", "trace"}};
-const StringParam kModules{"log.modules", "",
-                           "Per-module log levels overriding log.level, e.g. \"memory=debug,endpoint=trace\""};
+const StringParam kModules{
+    "log.modules", "",
+    "Per-module log levels overriding log.level, e.g. \"memory=debug,endpoint=trace\""};
 
 struct LogState {
   LogLevel global = LogLevel::kWarn;
@@ -70,7 +73,9 @@ Logger::~Logger() {
 void Logger::emit(LogLevel l, const std::string& text) const {
   char stamp[48];
   std::snprintf(stamp, sizeof stamp, "[%14.3f ns] ", sc_core::sc_time_stamp().to_seconds() * 1e9);
-  *state().out << stamp << module_ << (l <= LogLevel::kWarn ? (l == LogLevel::kError ? " error: " : " warning: ") : ": ")
+  *state().out << stamp << module_
+               << (l <= LogLevel::kWarn ? (l == LogLevel::kError ? " error: " : " warning: ")
+                                        : ": ")
                << text << '\n';
 }
 
@@ -82,14 +87,17 @@ void configure_logging(const Config& config) {
   std::size_t pos = 0;
   while (pos < spec.size()) {
     std::size_t comma = spec.find(',', pos);
-    std::string item = spec.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    std::string item =
+        spec.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     pos = comma == std::string::npos ? spec.size() : comma + 1;
     if (item.empty()) continue;
     auto eq = item.find('=');
     auto level = eq == std::string::npos ? std::nullopt : parse_level(item.substr(eq + 1));
     if (eq == 0 || !level)
-      throw ConfigError("parameter 'log.modules': expected MODULE=LEVEL (level error, warn, info, debug, trace), got '" +
-                        item + "'");
+      throw ConfigError(
+          "parameter 'log.modules': expected MODULE=LEVEL (level error, warn, info, debug, trace), "
+          "got '" +
+          item + "'");
     s.per_module[item.substr(0, eq)] = *level;
   }
   for (Logger* l : s.loggers) l->set_level(level_for(l->module()));
@@ -106,11 +114,14 @@ void check_log_modules(const Config& config) {
       for (const Logger* l : state().loggers) names.insert(l->module());
       std::string known;
       for (const std::string& n : names) known += (known.empty() ? "" : ", ") + n;
-      throw ConfigError("parameter 'log.modules': no module named '" + module + "' (modules: " + known + ")");
+      throw ConfigError("parameter 'log.modules': no module named '" + module +
+                        "' (modules: " + known + ")");
     }
   }
 }
 
-void set_log_stream(std::ostream* os) { state().out = os ? os : &std::cerr; }
+void set_log_stream(std::ostream* os) {
+  state().out = os ? os : &std::cerr;
+}
 
 }  // namespace iovsim::core

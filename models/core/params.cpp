@@ -14,11 +14,16 @@ using nlohmann::json;
 
 const char* to_string(ParamType t) {
   switch (t) {
-    case ParamType::kInt: return "int";
-    case ParamType::kBool: return "bool";
-    case ParamType::kReal: return "real";
-    case ParamType::kEnum: return "enum";
-    case ParamType::kString: return "string";
+    case ParamType::kInt:
+      return "int";
+    case ParamType::kBool:
+      return "bool";
+    case ParamType::kReal:
+      return "real";
+    case ParamType::kEnum:
+      return "enum";
+    case ParamType::kString:
+      return "string";
   }
   return "?";
 }
@@ -31,11 +36,24 @@ std::optional<int64_t> parse_int(std::string_view text) {
   if (s.empty()) return std::nullopt;
   int64_t mult = 1;
   switch (s.back()) {
-    case 'k': case 'K': mult = int64_t{1} << 10; break;
-    case 'm': case 'M': mult = int64_t{1} << 20; break;
-    case 'g': case 'G': mult = int64_t{1} << 30; break;
-    case 't': case 'T': mult = int64_t{1} << 40; break;
-    default: break;
+    case 'k':
+    case 'K':
+      mult = int64_t{1} << 10;
+      break;
+    case 'm':
+    case 'M':
+      mult = int64_t{1} << 20;
+      break;
+    case 'g':
+    case 'G':
+      mult = int64_t{1} << 30;
+      break;
+    case 't':
+    case 'T':
+      mult = int64_t{1} << 40;
+      break;
+    default:
+      break;
   }
   bool hex = s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
   if (mult != 1 && !hex) s.pop_back();
@@ -45,7 +63,8 @@ std::optional<int64_t> parse_int(std::string_view text) {
   long long v = std::strtoll(s.c_str(), &end, hex ? 16 : 10);
   if (errno != 0 || end != s.c_str() + s.size()) return std::nullopt;
   if (s[0] == '+' || std::isspace(static_cast<unsigned char>(s[0]))) return std::nullopt;
-  if (v > std::numeric_limits<int64_t>::max() / mult || v < std::numeric_limits<int64_t>::min() / mult)
+  if (v > std::numeric_limits<int64_t>::max() / mult ||
+      v < std::numeric_limits<int64_t>::min() / mult)
     return std::nullopt;
   return static_cast<int64_t>(v) * mult;
 }
@@ -153,13 +172,15 @@ void check_default(const ParamInfo& info) {
 }
 }  // namespace
 
-IntParam::IntParam(std::string name, int64_t def, std::string description, Range range) : name_(name) {
+IntParam::IntParam(std::string name, int64_t def, std::string description, Range range)
+    : name_(name) {
   ParamInfo info{name, ParamType::kInt, def, std::move(description), range, {}, {}};
   check_default(info);
   ParamRegistry::instance().add(std::move(info));
 }
 
-IntParam::IntParam(std::string name, int64_t def, std::string description, std::vector<int64_t> allowed)
+IntParam::IntParam(std::string name, int64_t def, std::string description,
+                   std::vector<int64_t> allowed)
     : name_(name) {
   ParamInfo info{name, ParamType::kInt, def, std::move(description), {}, std::move(allowed), {}};
   check_default(info);
@@ -167,11 +188,14 @@ IntParam::IntParam(std::string name, int64_t def, std::string description, std::
 }
 
 BoolParam::BoolParam(std::string name, bool def, std::string description) : name_(name) {
-  ParamRegistry::instance().add(ParamInfo{name, ParamType::kBool, def, std::move(description), {}, {}, {}});
+  ParamRegistry::instance().add(
+      ParamInfo{name, ParamType::kBool, def, std::move(description), {}, {}, {}});
 }
 
-RealParam::RealParam(std::string name, double def, std::string description, Range range) : name_(name) {
-  ParamRegistry::instance().add(ParamInfo{name, ParamType::kReal, def, std::move(description), range, {}, {}});
+RealParam::RealParam(std::string name, double def, std::string description, Range range)
+    : name_(name) {
+  ParamRegistry::instance().add(
+      ParamInfo{name, ParamType::kReal, def, std::move(description), range, {}, {}});
 }
 
 EnumParam::EnumParam(std::string name, std::string def, std::string description,
@@ -179,13 +203,14 @@ EnumParam::EnumParam(std::string name, std::string def, std::string description,
     : name_(name), choices_(choices) {
   if (std::find(choices.begin(), choices.end(), def) == choices.end())
     throw std::logic_error("enum parameter '" + name + "' default is not one of its choices");
-  ParamRegistry::instance().add(
-      ParamInfo{name, ParamType::kEnum, std::move(def), std::move(description), {}, {}, std::move(choices)});
+  ParamRegistry::instance().add(ParamInfo{
+      name, ParamType::kEnum, std::move(def), std::move(description), {}, {}, std::move(choices)});
 }
 
 std::size_t EnumParam::index(const Config& c) const {
   const std::string& word = get(c);
-  return static_cast<std::size_t>(std::find(choices_.begin(), choices_.end(), word) - choices_.begin());
+  return static_cast<std::size_t>(std::find(choices_.begin(), choices_.end(), word) -
+                                  choices_.begin());
 }
 
 StringParam::StringParam(std::string name, std::string def, std::string description) : name_(name) {
@@ -198,7 +223,9 @@ StringParam::StringParam(std::string name, std::string def, std::string descript
 
 namespace {
 
-std::string quoted(const json& v) { return v.dump(); }
+std::string quoted(const json& v) {
+  return v.dump();
+}
 
 std::string join_ints(const std::vector<int64_t>& v) {
   std::string s;
@@ -224,7 +251,8 @@ std::optional<ParamValue> convert(const ParamInfo& info, const json& v) {
   switch (info.type) {
     case ParamType::kInt:
       if (v.is_number_integer()) {
-        if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max()))
+        if (v.is_number_unsigned() &&
+            v.get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max()))
           return std::nullopt;
         return ParamValue{v.get<int64_t>()};
       }
@@ -262,11 +290,16 @@ std::optional<ParamValue> convert(const ParamInfo& info, const json& v) {
 
 const char* expected_text(ParamType t) {
   switch (t) {
-    case ParamType::kInt: return "an integer (e.g. 4096, 0x1000, 4K)";
-    case ParamType::kBool: return "a boolean (true, false, 1, 0)";
-    case ParamType::kReal: return "a number";
-    case ParamType::kEnum: return "one of its words";
-    case ParamType::kString: return "a string";
+    case ParamType::kInt:
+      return "an integer (e.g. 4096, 0x1000, 4K)";
+    case ParamType::kBool:
+      return "a boolean (true, false, 1, 0)";
+    case ParamType::kReal:
+      return "a number";
+    case ParamType::kEnum:
+      return "one of its words";
+    case ParamType::kString:
+      return "a string";
   }
   return "?";
 }
@@ -275,8 +308,10 @@ const char* expected_text(ParamType t) {
 std::string position_of(const std::string& text, std::size_t byte) {
   std::size_t line = 1, col = 1;
   for (std::size_t i = 0; i < byte && i < text.size(); ++i) {
-    if (text[i] == '\n') ++line, col = 1;
-    else ++col;
+    if (text[i] == '\n')
+      ++line, col = 1;
+    else
+      ++col;
   }
   return std::to_string(line) + ":" + std::to_string(col);
 }
@@ -298,7 +333,8 @@ void Config::store(const ParamInfo& info, ParamValue v, const std::string& sourc
     if (!info.allowed_ints.empty() &&
         std::find(info.allowed_ints.begin(), info.allowed_ints.end(), i) == info.allowed_ints.end())
       throw ConfigError(prefix + " is not one of " + join_ints(info.allowed_ints));
-    if ((info.range.min && double(i) < *info.range.min) || (info.range.max && double(i) > *info.range.max))
+    if ((info.range.min && double(i) < *info.range.min) ||
+        (info.range.max && double(i) > *info.range.max))
       throw ConfigError(prefix + " is out of range " + range_text(info.range));
   } else if (info.type == ParamType::kReal) {
     double d = std::get<double>(v);
@@ -321,7 +357,8 @@ void Config::set_json(const std::string& name, const json& value, const std::str
   store(info, std::move(*v), source);
 }
 
-void Config::set(const std::string& name, const std::string& value_text, const std::string& source) {
+void Config::set(const std::string& name, const std::string& value_text,
+                 const std::string& source) {
   set_json(name, json(value_text), source);
 }
 
@@ -338,9 +375,11 @@ void Config::load_json_text(const std::string& text, const std::string& source) 
     doc = json::parse(text);
   } catch (const json::parse_error& e) {
     std::string what = e.what();
-    auto colon = what.rfind(": ");  // drop nlohmann's "[json.exception.parse_error.101] ... at line L" prefix
-    throw ConfigError(source + ":" + position_of(text, e.byte == 0 ? 0 : e.byte - 1) +
-                      ": malformed JSON: " + (colon == std::string::npos ? what : what.substr(colon + 2)));
+    auto colon = what.rfind(
+        ": ");  // drop nlohmann's "[json.exception.parse_error.101] ... at line L" prefix
+    throw ConfigError(
+        source + ":" + position_of(text, e.byte == 0 ? 0 : e.byte - 1) +
+        ": malformed JSON: " + (colon == std::string::npos ? what : what.substr(colon + 2)));
   }
   if (!doc.is_object()) throw ConfigError(source + ": expected a JSON object of parameters");
   // Flatten nested objects into dotted names.
@@ -375,12 +414,17 @@ const ParamValue& Config::value(std::string_view name) const {
   auto it = values_.find(name);
   if (it != values_.end()) return it->second;
   const ParamInfo* info = registry_->find(name);
-  if (!info) throw std::logic_error("parameter '" + std::string(name) + "' is used but never declared");
+  if (!info)
+    throw std::logic_error("parameter '" + std::string(name) + "' is used but never declared");
   return info->default_value;
 }
 
-int64_t Config::get_int(std::string_view name) const { return std::get<int64_t>(value(name)); }
-bool Config::get_bool(std::string_view name) const { return std::get<bool>(value(name)); }
+int64_t Config::get_int(std::string_view name) const {
+  return std::get<int64_t>(value(name));
+}
+bool Config::get_bool(std::string_view name) const {
+  return std::get<bool>(value(name));
+}
 double Config::get_real(std::string_view name) const {
   const ParamValue& v = value(name);
   if (auto* i = std::get_if<int64_t>(&v)) return static_cast<double>(*i);

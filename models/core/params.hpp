@@ -4,10 +4,11 @@
 //                                                core::Range{0, 1000000}}; }
 //   ... int64_t latency = kLatency.get(config);
 //
-// Declarations register themselves in the process-wide ParamRegistry at static-initialisation time, so
-// `iovsim params` and the generated parameter reference list every parameter of the linked models.
-// A Config holds the values a user chose (JSON files, --set); every key is checked against the registry
-// when it is set: unknown keys, wrong types and out-of-range values are ConfigErrors naming the culprit.
+// Declarations register themselves in the process-wide ParamRegistry at static-initialisation time,
+// so `iovsim params` and the generated parameter reference list every parameter of the linked
+// models. A Config holds the values a user chose (JSON files, --set); every key is checked against
+// the registry when it is set: unknown keys, wrong types and out-of-range values are ConfigErrors
+// naming the culprit.
 #pragma once
 
 #include <cstdint>
@@ -43,9 +44,9 @@ struct ParamInfo {
   ParamType type = ParamType::kInt;
   ParamValue default_value;
   std::string description;
-  Range range;                       // kInt, kReal: inclusive bounds
+  Range range;                        // kInt, kReal: inclusive bounds
   std::vector<int64_t> allowed_ints;  // kInt: when non-empty, the only values accepted
-  std::vector<std::string> choices;  // kEnum: the accepted words
+  std::vector<std::string> choices;   // kEnum: the accepted words
 };
 
 class ParamRegistry {
@@ -67,7 +68,8 @@ class ParamRegistry {
 // The values chosen for one run, layered over the declared defaults.
 class Config {
  public:
-  explicit Config(const ParamRegistry& registry = ParamRegistry::instance()) : registry_(&registry) {}
+  explicit Config(const ParamRegistry& registry = ParamRegistry::instance())
+      : registry_(&registry) {}
 
   // Loads a JSON object (nested or dotted keys). `source` names the file in error messages.
   // Top-level keys starting with '_' are comments (presets use "_description").
@@ -75,7 +77,8 @@ class Config {
   void load_file(const std::string& path);
   // --set KEY=VALUE, the value parsed by the parameter's type.
   void set_assignment(const std::string& assignment, const std::string& source = "--set");
-  void set(const std::string& name, const std::string& value_text, const std::string& source = "--set");
+  void set(const std::string& name, const std::string& value_text,
+           const std::string& source = "--set");
   void set_json(const std::string& name, const nlohmann::json& value, const std::string& source);
 
   bool is_set(std::string_view name) const { return values_.find(name) != values_.end(); }
@@ -83,7 +86,7 @@ class Config {
   const ParamValue& value(std::string_view name) const;
   int64_t get_int(std::string_view name) const;
   bool get_bool(std::string_view name) const;
-  double get_real(std::string_view name) const;      // kReal (kInt converts)
+  double get_real(std::string_view name) const;                // kReal (kInt converts)
   const std::string& get_string(std::string_view name) const;  // kString, kEnum
 
   // Every declared parameter with its effective value, dotted keys, sorted: loadable with --config.
@@ -99,7 +102,8 @@ class Config {
 };
 
 // Parsing of values in the contract's syntax (exposed for tests and for tools that take values).
-// Integers: 4096, -3, 0x1000, 4K, 2M, 1G, 1T (binary multiples). nullopt when malformed or overflowing.
+// Integers: 4096, -3, 0x1000, 4K, 2M, 1G, 1T (binary multiples). nullopt when malformed or
+// overflowing.
 std::optional<int64_t> parse_int(std::string_view text);
 std::optional<bool> parse_bool(std::string_view text);  // true/false/1/0
 std::optional<double> parse_real(std::string_view text);
@@ -140,7 +144,8 @@ class RealParam {
 
 class EnumParam {
  public:
-  EnumParam(std::string name, std::string def, std::string description, std::vector<std::string> choices);
+  EnumParam(std::string name, std::string def, std::string description,
+            std::vector<std::string> choices);
   const std::string& get(const Config& c) const { return c.get_string(name_); }
   // Position of the chosen word in the declaration's choice list.
   std::size_t index(const Config& c) const;

@@ -8,19 +8,26 @@ namespace iovsim::core {
 
 const char* to_string(AddressType at) {
   switch (at) {
-    case AddressType::kUntranslated: return "untranslated";
-    case AddressType::kTranslationRequest: return "translation-request";
-    case AddressType::kTranslated: return "translated";
+    case AddressType::kUntranslated:
+      return "untranslated";
+    case AddressType::kTranslationRequest:
+      return "translation-request";
+    case AddressType::kTranslated:
+      return "translated";
   }
   return "reserved";
 }
 
 const char* to_string(CompletionStatus cs) {
   switch (cs) {
-    case CompletionStatus::kSC: return "SC";
-    case CompletionStatus::kUR: return "UR";
-    case CompletionStatus::kCRS: return "CRS";
-    case CompletionStatus::kCA: return "CA";
+    case CompletionStatus::kSC:
+      return "SC";
+    case CompletionStatus::kUR:
+      return "UR";
+    case CompletionStatus::kCRS:
+      return "CRS";
+    case CompletionStatus::kCA:
+      return "CA";
   }
   return "reserved";
 }
@@ -37,7 +44,8 @@ bool parse_number(std::string_view text, int base, unsigned long max, unsigned l
   if (text.empty() || text.size() > 20) return false;
   std::string s(text);
   for (char c : s)
-    if (!(base == 16 ? std::isxdigit(static_cast<unsigned char>(c)) : std::isdigit(static_cast<unsigned char>(c))))
+    if (!(base == 16 ? std::isxdigit(static_cast<unsigned char>(c))
+                     : std::isdigit(static_cast<unsigned char>(c))))
       return false;
   out = std::strtoul(s.c_str(), nullptr, base);
   return out <= max;

@@ -51,14 +51,23 @@ class PcieExtension : public tlm::tlm_extension<PcieExtension> {
 constexpr uint16_t make_rid(unsigned bus, unsigned dev, unsigned fn) {
   return static_cast<uint16_t>(((bus & 0xff) << 8) | ((dev & 0x1f) << 3) | (fn & 0x7));
 }
-constexpr unsigned rid_bus(uint16_t rid) { return rid >> 8; }
-constexpr unsigned rid_dev(uint16_t rid) { return (rid >> 3) & 0x1f; }
-constexpr unsigned rid_fn(uint16_t rid) { return rid & 0x7; }
-constexpr unsigned rid_devfn(uint16_t rid) { return rid & 0xff; }
+constexpr unsigned rid_bus(uint16_t rid) {
+  return rid >> 8;
+}
+constexpr unsigned rid_dev(uint16_t rid) {
+  return (rid >> 3) & 0x1f;
+}
+constexpr unsigned rid_fn(uint16_t rid) {
+  return rid & 0x7;
+}
+constexpr unsigned rid_devfn(uint16_t rid) {
+  return rid & 0xff;
+}
 
 // "BB:DD.F" in hex, as lspci prints it.
 std::string format_rid(uint16_t rid);
-// Accepts "BB:DD.F" (hex) or an integer (decimal or 0x-hex); nullopt when malformed or out of range.
+// Accepts "BB:DD.F" (hex) or an integer (decimal or 0x-hex); nullopt when malformed or out of
+// range.
 std::optional<uint16_t> parse_rid(std::string_view text);
 
 }  // namespace iovsim::core

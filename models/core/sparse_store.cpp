@@ -11,7 +11,8 @@ namespace iovsim::core {
 
 SparseStore::SparseStore(uint64_t size_bytes, uint64_t page_bytes)
     : size_(size_bytes), page_bytes_(page_bytes), page_shift_(log2_floor(page_bytes)) {
-  if (!is_pow2(page_bytes)) throw std::invalid_argument("SparseStore page size must be a power of two");
+  if (!is_pow2(page_bytes))
+    throw std::invalid_argument("SparseStore page size must be a power of two");
 }
 
 const uint8_t* SparseStore::find_page(uint64_t number) const {
@@ -81,9 +82,17 @@ void store_le(SparseStore& s, uint64_t addr, T v) {
 }
 }  // namespace
 
-uint64_t SparseStore::read_u64(uint64_t addr) const { return load_le<uint64_t>(*this, addr); }
-uint32_t SparseStore::read_u32(uint64_t addr) const { return load_le<uint32_t>(*this, addr); }
-void SparseStore::write_u64(uint64_t addr, uint64_t v) { store_le(*this, addr, v); }
-void SparseStore::write_u32(uint64_t addr, uint32_t v) { store_le(*this, addr, v); }
+uint64_t SparseStore::read_u64(uint64_t addr) const {
+  return load_le<uint64_t>(*this, addr);
+}
+uint32_t SparseStore::read_u32(uint64_t addr) const {
+  return load_le<uint32_t>(*this, addr);
+}
+void SparseStore::write_u64(uint64_t addr, uint64_t v) {
+  store_le(*this, addr, v);
+}
+void SparseStore::write_u32(uint64_t addr, uint32_t v) {
+  store_le(*this, addr, v);
+}
 
 }  // namespace iovsim::core

@@ -20,9 +20,7 @@ class SparseStore {
   std::size_t pages_allocated() const { return pages_.size(); }
 
   // True when [addr, addr+len) lies inside the address space.
-  bool contains(uint64_t addr, uint64_t len) const {
-    return len <= size_ && addr <= size_ - len;
-  }
+  bool contains(uint64_t addr, uint64_t len) const { return len <= size_ && addr <= size_ - len; }
 
   // Copy out / in; ranges may span pages. Throw std::out_of_range outside the address space.
   void read(uint64_t addr, void* dst, std::size_t len) const;
@@ -33,7 +31,8 @@ class SparseStore {
   void write_u64(uint64_t addr, uint64_t v);
   void write_u32(uint64_t addr, uint32_t v);
 
-  // The page holding addr, allocated (zeroed) on demand; stable for the store's lifetime. Used for DMI.
+  // The page holding addr, allocated (zeroed) on demand; stable for the store's lifetime. Used for
+  // DMI.
   uint8_t* page(uint64_t addr);
   uint64_t page_base(uint64_t addr) const { return addr & ~(page_bytes_ - 1); }
 

@@ -6,7 +6,8 @@
 
 namespace iovsim::core {
 
-StatGroup::StatGroup(std::string name, StatGroup* parent) : name_(std::move(name)), parent_(parent) {
+StatGroup::StatGroup(std::string name, StatGroup* parent)
+    : name_(std::move(name)), parent_(parent) {
   if (parent_) parent_->children_.push_back(this);
 }
 
@@ -68,7 +69,8 @@ Histogram& StatGroup::add_histogram(const std::string& name, const std::string& 
 namespace {
 // Two stats of the tree flattening to one name would silently overwrite each other.
 void put(StatMap& out, const std::string& name, StatValue v) {
-  if (!out.emplace(name, v).second) throw std::logic_error("two statistics are named '" + name + "'");
+  if (!out.emplace(name, v).second)
+    throw std::logic_error("two statistics are named '" + name + "'");
 }
 }  // namespace
 
@@ -102,9 +104,12 @@ void StatGroup::describe(std::map<std::string, std::string>& out) const {
 
 void StatGroup::reset() {
   for (Entry& e : entries_) {
-    if (auto* c = std::get_if<std::unique_ptr<Counter>>(&e.stat)) (*c)->value = 0;
-    else if (auto* s = std::get_if<std::unique_ptr<Scalar>>(&e.stat)) (*s)->value = 0;
-    else if (auto* h = std::get_if<std::unique_ptr<Histogram>>(&e.stat)) (*h)->reset();
+    if (auto* c = std::get_if<std::unique_ptr<Counter>>(&e.stat))
+      (*c)->value = 0;
+    else if (auto* s = std::get_if<std::unique_ptr<Scalar>>(&e.stat))
+      (*s)->value = 0;
+    else if (auto* h = std::get_if<std::unique_ptr<Histogram>>(&e.stat))
+      (*h)->reset();
   }
   for (StatGroup* child : children_) child->reset();
 }

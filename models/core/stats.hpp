@@ -1,6 +1,6 @@
-// Statistics as a tree of groups (gem5's Stats::Group). Each model owns a StatGroup whose parent is its
-// owner's group; stats are named by their path ("iommu.iotlb.hits"). Dumped flat, sorted by name, to
-// JSON ({"run": {...}, "stats": {...}}) and CSV (name,value), as contract.md §3 specifies.
+// Statistics as a tree of groups (gem5's Stats::Group). Each model owns a StatGroup whose parent is
+// its owner's group; stats are named by their path ("iommu.iotlb.hits"). Dumped flat, sorted by
+// name, to JSON ({"run": {...}, "stats": {...}}) and CSV (name,value), as contract.md §3 specifies.
 #pragma once
 
 #include <cstdint>
@@ -19,8 +19,14 @@ namespace iovsim::core {
 
 struct Counter {
   uint64_t value = 0;
-  Counter& operator++() { ++value; return *this; }
-  Counter& operator+=(uint64_t n) { value += n; return *this; }
+  Counter& operator++() {
+    ++value;
+    return *this;
+  }
+  Counter& operator+=(uint64_t n) {
+    value += n;
+    return *this;
+  }
 };
 
 struct Scalar {
@@ -42,7 +48,8 @@ class StatGroup {
   Counter& add_counter(const std::string& name, const std::string& description);
   Scalar& add_scalar(const std::string& name, const std::string& description);
   // Evaluated at dump time. Ratios should return 0 for an empty denominator (see ratio()).
-  void add_formula(const std::string& name, const std::string& description, std::function<double()> f);
+  void add_formula(const std::string& name, const std::string& description,
+                   std::function<double()> f);
   // Dumped as NAME.count, .mean, .min, .p50, .p90, .p99, .max.
   Histogram& add_histogram(const std::string& name, const std::string& description,
                            double resolution = 1.0);
@@ -73,7 +80,9 @@ class StatGroup {
   std::vector<Entry> entries_;
 };
 
-inline double ratio(double num, double den) { return den == 0 ? 0.0 : num / den; }
+inline double ratio(double num, double den) {
+  return den == 0 ? 0.0 : num / den;
+}
 
 nlohmann::json stats_to_json(const StatMap& stats);
 std::string stats_to_csv(const StatMap& stats);

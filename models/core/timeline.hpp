@@ -4,7 +4,8 @@
 // pipelining without extra SystemC processes.
 //
 // With temporal decoupling, requests may arrive slightly out of time order; each is served by the
-// server that frees earliest, which is exact for in-order arrivals and a close approximation otherwise.
+// server that frees earliest, which is exact for in-order arrivals and a close approximation
+// otherwise.
 #pragma once
 
 #include <cstdint>

@@ -7,14 +7,15 @@
 
 namespace iovsim::memory {
 
-using sc_core::sc_time;
 using sc_core::SC_NS;
+using sc_core::sc_time;
 
 namespace {
 const core::IntParam kSize{"memory.size_bytes", int64_t{1} << 40,
                            "Host physical address space (bytes); only touched pages use memory",
                            core::Range{4096, double(int64_t{1} << 52)}};
-const core::IntParam kLatency{"memory.latency_ns", 80, "DRAM access latency seen by the root complex (ns)",
+const core::IntParam kLatency{"memory.latency_ns", 80,
+                              "DRAM access latency seen by the root complex (ns)",
                               core::Range{0, 1e6}};
 const core::IntParam kLlcLatency{"memory.llc_latency_ns", 30,
                                  "Latency of an access to a line held in the last-level cache (ns)",
@@ -24,9 +25,10 @@ const core::RealParam kBandwidth{"memory.bandwidth_gbps", 0,
                                  core::Range{0, 1e6}};
 const core::IntParam kChannels{"memory.channels", 4, "Memory channels sharing the bandwidth",
                                core::Range{1, 64}};
-const core::IntParam kInterleave{"memory.interleave_bytes", 256,
-                                 "Channel interleaving granule: consecutive bytes mapped to one channel",
-                                 std::vector<int64_t>{64, 128, 256, 512, 1024, 2048, 4096}};
+const core::IntParam kInterleave{
+    "memory.interleave_bytes", 256,
+    "Channel interleaving granule: consecutive bytes mapped to one channel",
+    std::vector<int64_t>{64, 128, 256, 512, 1024, 2048, 4096}};
 }  // namespace
 
 HostMemoryConfig HostMemoryConfig::from(const core::Config& c) {
@@ -55,17 +57,21 @@ HostMemory::HostMemory(sc_core::sc_module_name name, const HostMemoryConfig& con
       read_bytes_(stats_.add_counter("read_bytes", "Bytes read")),
       write_bytes_(stats_.add_counter("write_bytes", "Bytes written")),
       warm_accesses_(stats_.add_counter("llc_hits", "Accesses served by the last-level cache")),
-      errors_(stats_.add_counter("errors", "Accesses outside memory or with unsupported attributes")),
-      wait_ns_(stats_.add_scalar("channel_wait_ns", "Total time accesses waited for a free channel (ns)")) {
+      errors_(
+          stats_.add_counter("errors", "Accesses outside memory or with unsupported attributes")),
+      wait_ns_(stats_.add_scalar("channel_wait_ns",
+                                 "Total time accesses waited for a free channel (ns)")) {
   if (!core::is_pow2(config.interleave_bytes))
     throw core::ConfigError("memory.interleave_bytes must be a power of two");
   if (config.bandwidth_gbps > 0)
-    // Gb/s is bits per ns: one byte takes 8/bw ns on the whole memory, channels times that on one channel.
+    // Gb/s is bits per ns: one byte takes 8/bw ns on the whole memory, channels times that on one
+    // channel.
     ps_per_byte_per_channel_ = 8.0 * 1000.0 * config.channels / config.bandwidth_gbps;
-  stats_.add_formula("channel_utilization", "Fraction of channel capacity used over the simulated time",
-                     [this] {
+  stats_.add_formula("channel_utilization",
+                     "Fraction of channel capacity used over the simulated time", [this] {
                        double sum = 0;
-                       for (const auto& ch : channels_) sum += ch.occupancy(sc_core::sc_time_stamp());
+                       for (const auto& ch : channels_)
+                         sum += ch.occupancy(sc_core::sc_time_stamp());
                        return sum / static_cast<double>(channels_.size());
                      });
   in.register_b_transport(this, &HostMemory::b_transport);
@@ -73,7 +79,9 @@ HostMemory::HostMemory(sc_core::sc_module_name name, const HostMemoryConfig& con
   in.register_transport_dbg(this, &HostMemory::transport_dbg);
 }
 
-void HostMemory::add_warm_range(uint64_t base, uint64_t size) { warm_.emplace_back(base, base + size); }
+void HostMemory::add_warm_range(uint64_t base, uint64_t size) {
+  warm_.emplace_back(base, base + size);
+}
 
 bool HostMemory::is_warm(uint64_t addr) const {
   for (const auto& [lo, hi] : warm_)
@@ -148,8 +156,10 @@ unsigned int HostMemory::transport_dbg(tlm::tlm_generic_payload& p) {
   const uint64_t addr = p.get_address();
   const unsigned len = p.get_data_length();
   if (!store_.contains(addr, len)) return 0;
-  if (p.is_read()) store_.read(addr, p.get_data_ptr(), len);
-  else if (p.is_write()) store_.write(addr, p.get_data_ptr(), len);
+  if (p.is_read())
+    store_.read(addr, p.get_data_ptr(), len);
+  else if (p.is_write())
+    store_.write(addr, p.get_data_ptr(), len);
   return len;
 }
 

@@ -1,14 +1,15 @@
-// Host memory as the root complex sees it: a sparse backing store behind a DRAM latency, a last-level
-// cache hit latency for lines the host has cached ("warm"), and a bandwidth limit shared by channels,
-// each channel a contention timeline. The CPU stub gets direct (DMI) access, page by page.
+// Host memory as the root complex sees it: a sparse backing store behind a DRAM latency, a
+// last-level cache hit latency for lines the host has cached ("warm"), and a bandwidth limit shared
+// by channels, each channel a contention timeline. The CPU stub gets direct (DMI) access, page by
+// page.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
+#include <tlm_utils/simple_target_socket.h>
 #include <systemc>
 #include <tlm>
-#include <tlm_utils/simple_target_socket.h>
 
 #include <iovsim/core/logger.hpp>
 #include <iovsim/core/params.hpp>
@@ -24,7 +25,7 @@ struct HostMemoryConfig {
   double llc_latency_ns = 30;               // access to a line the last-level cache holds
   double bandwidth_gbps = 0;                // total over all channels; 0 = unlimited
   unsigned channels = 4;
-  uint64_t interleave_bytes = 256;         // consecutive bytes mapped to one channel
+  uint64_t interleave_bytes = 256;  // consecutive bytes mapped to one channel
 
   static HostMemoryConfig from(const core::Config& config);
 };
@@ -33,11 +34,13 @@ class HostMemory : public sc_core::sc_module {
  public:
   tlm_utils::simple_target_socket<HostMemory> in{"in"};
 
-  HostMemory(sc_core::sc_module_name name, const HostMemoryConfig& config, core::StatGroup* parent_stats);
+  HostMemory(sc_core::sc_module_name name, const HostMemoryConfig& config,
+             core::StatGroup* parent_stats);
 
   core::SparseStore& store() { return store_; }
   const HostMemoryConfig& config() const { return config_; }
-  // Declares [base, base+size) resident in the last-level cache: accesses there take llc_latency_ns.
+  // Declares [base, base+size) resident in the last-level cache: accesses there take
+  // llc_latency_ns.
   void add_warm_range(uint64_t base, uint64_t size);
   bool is_warm(uint64_t addr) const;
   // Time a channel is busy moving `bytes` (zero when bandwidth is unlimited).

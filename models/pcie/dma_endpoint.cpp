@@ -12,33 +12,41 @@ namespace iovsim::pcie {
 using sc_core::sc_time;
 
 namespace {
-const core::EnumParam kDirection{"workload.direction", "read", "DMA direction (dma workload)", {"read", "write"}};
+const core::EnumParam kDirection{
+    "workload.direction", "read", "DMA direction (dma workload)", {"read", "write"}};
 const core::IntParam kTransfer{"workload.transfer_bytes", 64, "Bytes per DMA request",
                                core::Range{1, double(1 << 20)}};
-const core::IntParam kWindow{"workload.window_bytes", 1 << 20, "Address window the DMAs fall in (bytes)",
+const core::IntParam kWindow{"workload.window_bytes", 1 << 20,
+                             "Address window the DMAs fall in (bytes)",
                              core::Range{1, double(int64_t{1} << 40)}};
-const core::IntParam kBase{"workload.window_base", int64_t{1} << 32,
-                           "Host physical address where the DMA window starts (above 4 GiB: 64-bit TLPs)",
-                           core::Range{0, double(int64_t{1} << 52)}};
-const core::EnumParam kPattern{"workload.pattern", "random",
-                               "Address order in the window: random (uniform, transfer-aligned), sequential "
-                               "(back to back, wrapping), cyclic (one transfer per 4 KiB page, page after page)",
-                               {"random", "sequential", "cyclic"}};
+const core::IntParam kBase{
+    "workload.window_base", int64_t{1} << 32,
+    "Host physical address where the DMA window starts (above 4 GiB: 64-bit TLPs)",
+    core::Range{0, double(int64_t{1} << 52)}};
+const core::EnumParam kPattern{
+    "workload.pattern",
+    "random",
+    "Address order in the window: random (uniform, transfer-aligned), sequential "
+    "(back to back, wrapping), cyclic (one transfer per 4 KiB page, page after page)",
+    {"random", "sequential", "cyclic"}};
 const core::IntParam kOutstanding{"workload.outstanding", 32, "DMA requests in flight",
                                   core::Range{1, 65536}};
-const core::IntParam kRequests{"workload.requests", 100000, "DMA requests to issue (warm-up included)",
-                               core::Range{1, 1e12}};
+const core::IntParam kRequests{"workload.requests", 100000,
+                               "DMA requests to issue (warm-up included)", core::Range{1, 1e12}};
 const core::IntParam kWarmup{"workload.warmup_requests", 0,
                              "Requests issued first and left out of the workload statistics",
                              core::Range{0, 1e12}};
-const core::IntParam kTags{"pcie.tags", 32, "Non-posted (read) requests a device may have in flight",
+const core::IntParam kTags{"pcie.tags", 32,
+                           "Non-posted (read) requests a device may have in flight",
                            core::Range{1, 1024}};
-const core::BoolParam kIdeal{"endpoint.ideal", false,
-                             "The synthetic DMA endpoint has no engine limit of its own: only tags, credits "
-                             "and the link limit it"};
-const core::RealParam kInterval{"endpoint.issue_interval_ns", 2,
-                                "Minimum time between two request issues by the DMA engine (ns; not ideal)",
-                                core::Range{0, 1e6}};
+const core::BoolParam kIdeal{
+    "endpoint.ideal", false,
+    "The synthetic DMA endpoint has no engine limit of its own: only tags, credits "
+    "and the link limit it"};
+const core::RealParam kInterval{
+    "endpoint.issue_interval_ns", 2,
+    "Minimum time between two request issues by the DMA engine (ns; not ideal)",
+    core::Range{0, 1e6}};
 }  // namespace
 
 DmaEndpointConfig DmaEndpointConfig::from(const core::Config& c) {
@@ -56,7 +64,8 @@ DmaEndpointConfig DmaEndpointConfig::from(const core::Config& c) {
   d.issue_interval_ns = kInterval.get(c);
   if (d.transfer_bytes > d.window_bytes)
     throw core::ConfigError("workload.transfer_bytes (" + std::to_string(d.transfer_bytes) +
-                            ") is larger than workload.window_bytes (" + std::to_string(d.window_bytes) + ")");
+                            ") is larger than workload.window_bytes (" +
+                            std::to_string(d.window_bytes) + ")");
   if (d.warmup_requests >= d.requests)
     throw core::ConfigError("workload.warmup_requests (" + std::to_string(d.warmup_requests) +
                             ") leaves no measured request out of workload.requests (" +
@@ -69,22 +78,27 @@ DmaEndpoint::DmaEndpoint(sc_core::sc_module_name name, const DmaEndpointConfig& 
     : sc_module(name),
       config_(config),
       // Mix the module name into the seed so two endpoints with one seed draw different streams.
-      rng_(config.seed ^ (std::hash<std::string>{}(std::string(this->name())) * 0x9e3779b97f4a7c15ull)),
+      rng_(config.seed ^
+           (std::hash<std::string>{}(std::string(this->name())) * 0x9e3779b97f4a7c15ull)),
       // Guarded: a zero transfer size must reach the ConfigError below, not divide by zero.
       slots_(config.transfer_bytes ? config.window_bytes / config.transfer_bytes : 0),
       stats_("workload", parent_stats),
       transactions_(stats_.add_counter("transactions", "DMA requests completed (measured phase)")),
-      bytes_(stats_.add_counter("bytes", "Payload bytes of the completed DMA requests (measured phase)")),
+      bytes_(stats_.add_counter("bytes",
+                                "Payload bytes of the completed DMA requests (measured phase)")),
       errors_(stats_.add_counter("errors", "DMA requests completed with an error status (UR, CA)")),
-      measured_ns_(stats_.add_scalar("measured_ns",
-                                     "Length of the measured phase: first measured issue to last completion (ns)")),
-      latency_(stats_.add_histogram("latency_ns",
-                                    "DMA request issued by the device to its completion back at the device "
-                                    "(writes: to the write reaching memory) (ns)")) {
+      measured_ns_(stats_.add_scalar(
+          "measured_ns",
+          "Length of the measured phase: first measured issue to last completion (ns)")),
+      latency_(stats_.add_histogram(
+          "latency_ns",
+          "DMA request issued by the device to its completion back at the device "
+          "(writes: to the write reaching memory) (ns)")) {
   if (config.transfer_bytes == 0 || slots_ == 0)
     throw core::ConfigError("DMA endpoint: transfer size must be between 1 and the window size");
-  stats_.add_formula("throughput_gbps", "Payload bits per simulated nanosecond over the measured phase (Gb/s)",
-                     [this] { return core::ratio(8.0 * double(bytes_.value), measured_ns_.value); });
+  stats_.add_formula(
+      "throughput_gbps", "Payload bits per simulated nanosecond over the measured phase (Gb/s)",
+      [this] { return core::ratio(8.0 * double(bytes_.value), measured_ns_.value); });
   SC_THREAD(run);
 }
 
@@ -125,7 +139,8 @@ void DmaEndpoint::run() {
   std::priority_queue<uint64_t, std::vector<uint64_t>, std::greater<uint64_t>> slots;
   const uint64_t start = sc_core::sc_time_stamp().value();
   for (unsigned s = 0; s < c.in_flight(); ++s) slots.push(start);
-  const uint64_t interval = c.ideal ? 0 : static_cast<uint64_t>(std::llround(c.issue_interval_ns * 1000));
+  const uint64_t interval =
+      c.ideal ? 0 : static_cast<uint64_t>(std::llround(c.issue_interval_ns * 1000));
   const uint64_t quantum = std::max<uint64_t>(tlm::tlm_global_quantum::instance().get().value(), 1);
   uint64_t next_issue = start, first_measured = 0, last_done = start;
 

@@ -2,10 +2,11 @@
 // `transfer_bytes` each to addresses in a window (random, sequential or cyclic), keeping up to
 // `outstanding` in flight (reads also limited by the function's tags).
 //
-// The in-flight requests are independent streams run from one SystemC thread: each request starts when
-// a slot frees (and, unless the endpoint is ideal, no sooner than the engine's issue interval after the
-// previous one) and is sent with its start time as annotated delay; the contention timelines downstream
-// make the streams interact. The thread synchronises whenever it runs a quantum ahead.
+// The in-flight requests are independent streams run from one SystemC thread: each request starts
+// when a slot frees (and, unless the endpoint is ideal, no sooner than the engine's issue interval
+// after the previous one) and is sent with its start time as annotated delay; the contention
+// timelines downstream make the streams interact. The thread synchronises whenever it runs a
+// quantum ahead.
 #pragma once
 
 #include <cstdint>
@@ -13,9 +14,9 @@
 #include <random>
 #include <vector>
 
+#include <tlm_utils/simple_initiator_socket.h>
 #include <systemc>
 #include <tlm>
-#include <tlm_utils/simple_initiator_socket.h>
 
 #include <iovsim/core/logger.hpp>
 #include <iovsim/core/params.hpp>
@@ -38,9 +39,10 @@ struct DmaEndpointConfig {
   uint64_t warmup_requests = 0;  // excluded from the workload statistics
   bool ideal = false;            // no engine limit of its own
   double issue_interval_ns = 2;  // engine: minimum time between two request issues (when not ideal)
-  uint64_t seed = 1;  // set by the platform from the `seed` parameter
+  uint64_t seed = 1;             // set by the platform from the `seed` parameter
 
-  // Reads workload.*, endpoint.* and pcie.tags (not seed). Throws ConfigError for impossible combinations.
+  // Reads workload.*, endpoint.* and pcie.tags (not seed). Throws ConfigError for impossible
+  // combinations.
   static DmaEndpointConfig from(const core::Config& config);
   // Requests in flight at once: outstanding, and for reads no more than tags.
   unsigned in_flight() const { return write ? outstanding : std::min(outstanding, tags); }
@@ -50,7 +52,8 @@ class DmaEndpoint : public sc_core::sc_module {
  public:
   tlm_utils::simple_initiator_socket<DmaEndpoint> dma{"dma"};
 
-  DmaEndpoint(sc_core::sc_module_name name, const DmaEndpointConfig& config, core::StatGroup* parent_stats);
+  DmaEndpoint(sc_core::sc_module_name name, const DmaEndpointConfig& config,
+              core::StatGroup* parent_stats);
 
   const DmaEndpointConfig& config() const { return config_; }
   // Offset in the window of request i (deterministic for a given seed).

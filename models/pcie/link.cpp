@@ -9,16 +9,21 @@ namespace iovsim::pcie {
 using sc_core::sc_time;
 
 namespace {
-const core::IntParam kGen{"pcie.gen", 3, "PCIe link generation", std::vector<int64_t>{1, 2, 3, 4, 5}};
-const core::IntParam kLanes{"pcie.lanes", 8, "PCIe link width (lanes)", std::vector<int64_t>{1, 2, 4, 8, 16}};
-const core::IntParam kMps{"pcie.mps", 256, "Max payload size (bytes): write and completion TLPs split at it",
+const core::IntParam kGen{"pcie.gen", 3, "PCIe link generation",
+                          std::vector<int64_t>{1, 2, 3, 4, 5}};
+const core::IntParam kLanes{"pcie.lanes", 8, "PCIe link width (lanes)",
+                            std::vector<int64_t>{1, 2, 4, 8, 16}};
+const core::IntParam kMps{"pcie.mps", 256,
+                          "Max payload size (bytes): write and completion TLPs split at it",
                           std::vector<int64_t>{128, 256, 512, 1024, 2048, 4096}};
-const core::IntParam kMrrs{"pcie.mrrs", 512, "Max read request size (bytes): reads split into MRd TLPs at it",
+const core::IntParam kMrrs{"pcie.mrrs", 512,
+                           "Max read request size (bytes): reads split into MRd TLPs at it",
                            std::vector<int64_t>{128, 256, 512, 1024, 2048, 4096}};
 const core::BoolParam kEcrc{"pcie.ecrc", false, "TLPs carry an end-to-end CRC (4 B each)"};
-const core::RealParam kLatency{"pcie.latency_ns", 100,
-                               "One traversal of the link: PHY, data-link and transaction-layer latency (ns)",
-                               core::Range{0, 1e6}};
+const core::RealParam kLatency{
+    "pcie.latency_ns", 100,
+    "One traversal of the link: PHY, data-link and transaction-layer latency (ns)",
+    core::Range{0, 1e6}};
 }  // namespace
 
 LinkConfig LinkConfig::from(const core::Config& c) {
@@ -39,18 +44,24 @@ Link::Link(sc_core::sc_module_name name, const LinkConfig& config, core::StatGro
       ps_per_byte_(8.0 * 1000.0 / tlp_gbps_),
       latency_(config.latency_ns, sc_core::SC_NS),
       stats_(basename(), parent_stats),
-      up_bytes_(stats_.add_counter("up_bytes", "Bytes sent upstream (device to host), TLP overheads included")),
-      down_bytes_(stats_.add_counter("down_bytes", "Bytes sent downstream, TLP overheads included")),
+      up_bytes_(stats_.add_counter("up_bytes",
+                                   "Bytes sent upstream (device to host), TLP overheads included")),
+      down_bytes_(
+          stats_.add_counter("down_bytes", "Bytes sent downstream, TLP overheads included")),
       tlps_up_(stats_.add_counter("up_tlps", "TLPs sent upstream")),
       tlps_down_(stats_.add_counter("down_tlps", "TLPs sent downstream")) {
-  stats_.add_formula("tlp_gbps", "Link rate available to TLPs (Gb/s)", [this] { return tlp_gbps_; });
-  stats_.add_formula("up_utilization", "Fraction of the upstream direction busy over the simulated time",
+  stats_.add_formula("tlp_gbps", "Link rate available to TLPs (Gb/s)",
+                     [this] { return tlp_gbps_; });
+  stats_.add_formula("up_utilization",
+                     "Fraction of the upstream direction busy over the simulated time",
                      [this] { return up_.occupancy(sc_core::sc_time_stamp()); });
-  stats_.add_formula("down_utilization", "Fraction of the downstream direction busy over the simulated time",
+  stats_.add_formula("down_utilization",
+                     "Fraction of the downstream direction busy over the simulated time",
                      [this] { return down_.occupancy(sc_core::sc_time_stamp()); });
   for (unsigned size : {config.params.mps, config.params.mrrs})
     if (size < 128 || size > 4096 || !core::is_pow2(size))
-      throw core::ConfigError(std::string(this->name()) + ": MPS and MRRS must be powers of two in 128..4096");
+      throw core::ConfigError(std::string(this->name()) +
+                              ": MPS and MRRS must be powers of two in 128..4096");
   device_side.register_b_transport(this, &Link::b_transport);
   device_side.register_transport_dbg(this, &Link::transport_dbg);
 }
@@ -66,7 +77,8 @@ void Link::b_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
   const LinkParams& lp = config_.params;
   const bool read = p.is_read();
 
-  const uint64_t up_wire = read ? read_request_wire_bytes(lp, addr, size) : write_wire_bytes(lp, addr, size);
+  const uint64_t up_wire =
+      read ? read_request_wire_bytes(lp, addr, size) : write_wire_bytes(lp, addr, size);
   const sc_time up_service = serialization(up_wire);
   const sc_time up_start = up_.acquire(now + delay, up_service);
   up_bytes_ += up_wire;

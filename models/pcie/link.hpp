@@ -1,17 +1,17 @@
-// A PCIe link between a device and a root-complex port: each direction is a contention timeline at the
-// link's TLP rate; every request is charged its wire bytes (link_timing.hpp) plus a fixed propagation
-// and processing latency per traversal. Reads charge the request upstream and the completions
-// downstream; writes are posted and charged upstream only.
+// A PCIe link between a device and a root-complex port: each direction is a contention timeline at
+// the link's TLP rate; every request is charged its wire bytes (link_timing.hpp) plus a fixed
+// propagation and processing latency per traversal. Reads charge the request upstream and the
+// completions downstream; writes are posted and charged upstream only.
 //
 // Not modelled yet (the PCIe-fabric issue adds them): tags and flow-control credits, RCB-split
-// completions, and the interleaving of one request's TLPs with another's (a request's TLPs occupy the
-// link back to back).
+// completions, and the interleaving of one request's TLPs with another's (a request's TLPs occupy
+// the link back to back).
 #pragma once
 
-#include <systemc>
-#include <tlm>
 #include <tlm_utils/simple_initiator_socket.h>
 #include <tlm_utils/simple_target_socket.h>
+#include <systemc>
+#include <tlm>
 
 #include <iovsim/core/params.hpp>
 #include <iovsim/core/stats.hpp>
@@ -23,7 +23,8 @@ namespace iovsim::pcie {
 
 struct LinkConfig {
   LinkParams params;
-  double latency_ns = 100;  // one traversal: PHY, data-link and transaction-layer processing plus flight
+  double latency_ns =
+      100;  // one traversal: PHY, data-link and transaction-layer processing plus flight
 
   static LinkConfig from(const core::Config& config);
 };

@@ -11,7 +11,8 @@ using core::div_ceil;
 double raw_gbps(const LinkParams& p) {
   static const double gts[] = {0, 2.5, 5.0, 8.0, 16.0, 32.0};
   if (p.gen < 1 || p.gen > 5) throw std::invalid_argument("PCIe generation must be 1..5");
-  if (!core::is_pow2(p.lanes) || p.lanes > 16) throw std::invalid_argument("PCIe lanes must be 1, 2, 4, 8 or 16");
+  if (!core::is_pow2(p.lanes) || p.lanes > 16)
+    throw std::invalid_argument("PCIe lanes must be 1, 2, 4, 8 or 16");
   const double encoding = p.gen <= 2 ? 8.0 / 10.0 : 128.0 / 130.0;
   return gts[p.gen] * encoding * p.lanes;
 }
@@ -24,11 +25,17 @@ unsigned ack_limit(unsigned lanes, unsigned mps) {
       {169, 214, 250, 378, 634, 1146},   {163, 203, 182, 246, 374, 630},
       {144, 168, 182, 246, 374, 630},
   };
-  int row = lanes == 1 ? 0 : lanes == 2 ? 1 : lanes == 4 ? 2 : lanes == 8 ? 3 : lanes == 16 ? 4 : -1;
+  int row = lanes == 1    ? 0
+            : lanes == 2  ? 1
+            : lanes == 4  ? 2
+            : lanes == 8  ? 3
+            : lanes == 16 ? 4
+                          : -1;
   int col = -1;
   for (unsigned m = 128, c = 0; m <= 4096; m *= 2, ++c)
     if (m == mps) col = static_cast<int>(c);
-  if (row < 0 || col < 0) throw std::invalid_argument("PCIe lanes must be 1,2,4,8,16 and MPS 128..4096");
+  if (row < 0 || col < 0)
+    throw std::invalid_argument("PCIe lanes must be 1,2,4,8,16 and MPS 128..4096");
   return table[row][col];
 }
 
@@ -42,7 +49,9 @@ unsigned request_overhead(const LinkParams& p, uint64_t addr, uint64_t size) {
   return (addr64 ? 24u : 20u) + (p.ecrc ? 4u : 0u);
 }
 
-unsigned completion_overhead(const LinkParams& p) { return 20u + (p.ecrc ? 4u : 0u); }
+unsigned completion_overhead(const LinkParams& p) {
+  return 20u + (p.ecrc ? 4u : 0u);
+}
 
 uint64_t write_wire_bytes(const LinkParams& p, uint64_t addr, uint64_t size) {
   return div_ceil(size, p.mps) * request_overhead(p, addr, size) + size;

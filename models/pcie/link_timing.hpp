@@ -1,5 +1,5 @@
-// PCIe link bandwidth arithmetic (calibration.md §1): TLP rate after encoding and data-link overheads,
-// and the bytes each request puts on the wire. Plain C++; the Link module applies it.
+// PCIe link bandwidth arithmetic (calibration.md §1): TLP rate after encoding and data-link
+// overheads, and the bytes each request puts on the wire. Plain C++; the Link module applies it.
 #pragma once
 
 #include <cstdint>
@@ -7,16 +7,17 @@
 namespace iovsim::pcie {
 
 struct LinkParams {
-  unsigned gen = 3;      // 1..5
-  unsigned lanes = 8;    // 1, 2, 4, 8, 16
-  unsigned mps = 256;    // max payload size (bytes)
-  unsigned mrrs = 512;   // max read request size (bytes)
-  bool ecrc = false;     // adds 4 B per TLP
+  unsigned gen = 3;     // 1..5
+  unsigned lanes = 8;   // 1, 2, 4, 8, 16
+  unsigned mps = 256;   // max payload size (bytes)
+  unsigned mrrs = 512;  // max read request size (bytes)
+  bool ecrc = false;    // adds 4 B per TLP
 };
 
 // Per-lane signalling rate (GT/s) times encoding efficiency, times lanes: Gb/s of symbols.
 double raw_gbps(const LinkParams& p);
-// AckLimit = FCLimit in bytes for the link width and MPS (the spec's table, as given in calibration.md).
+// AckLimit = FCLimit in bytes for the link width and MPS (the spec's table, as given in
+// calibration.md).
 unsigned ack_limit(unsigned lanes, unsigned mps);
 // Rate available to TLPs after ACK and flow-control DLLPs and SKIP ordered sets (Gb/s).
 double tlp_gbps(const LinkParams& p);
@@ -25,7 +26,8 @@ double tlp_gbps(const LinkParams& p);
 unsigned request_overhead(const LinkParams& p, uint64_t addr, uint64_t size);
 unsigned completion_overhead(const LinkParams& p);
 
-// Bytes on the wire, upstream for a write, upstream (requests) and downstream (completions) for a read.
+// Bytes on the wire, upstream for a write, upstream (requests) and downstream (completions) for a
+// read.
 uint64_t write_wire_bytes(const LinkParams& p, uint64_t addr, uint64_t size);
 uint64_t read_request_wire_bytes(const LinkParams& p, uint64_t addr, uint64_t size);
 uint64_t read_completion_wire_bytes(const LinkParams& p, uint64_t size);

@@ -5,9 +5,10 @@
 namespace iovsim::pcie {
 
 namespace {
-const core::RealParam kLatency{"rc.latency_ns", 20,
-                               "Root-complex processing of an upstream request before it reaches memory (ns)",
-                               core::Range{0, 1e6}};
+const core::RealParam kLatency{
+    "rc.latency_ns", 20,
+    "Root-complex processing of an upstream request before it reaches memory (ns)",
+    core::Range{0, 1e6}};
 }
 
 RootComplexConfig RootComplexConfig::from(const core::Config& c) {
@@ -34,9 +35,10 @@ void RootComplex::b_transport(tlm::tlm_generic_payload& p, sc_core::sc_time& del
   dma_out->b_transport(p, delay);
   if (!p.is_response_ok()) {
     ++unsupported_;
-    if (auto* ext = p.get_extension<core::PcieExtension>()) ext->status = core::CompletionStatus::kUR;
-    log_.debug("UR for ", p.is_read() ? "read" : "write", " at 0x", std::hex, p.get_address(), std::dec,
-               ": ", p.get_response_string());
+    if (auto* ext = p.get_extension<core::PcieExtension>())
+      ext->status = core::CompletionStatus::kUR;
+    log_.debug("UR for ", p.is_read() ? "read" : "write", " at 0x", std::hex, p.get_address(),
+               std::dec, ": ", p.get_response_string());
   }
 }
 

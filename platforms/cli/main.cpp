@@ -30,7 +30,8 @@ using iovsim::core::ConfigError;
 namespace {
 
 const char* kUsage =
-    "usage: iovsim [run] [--config FILE|PRESET]... [--set KEY=VALUE]... [--seed N] [--out DIR] [--quiet]\n"
+    "usage: iovsim [run] [--config FILE|PRESET]... [--set KEY=VALUE]... [--seed N] [--out DIR] "
+    "[--quiet]\n"
     "       iovsim params [--config FILE|PRESET]... [--set KEY=VALUE]... [--markdown]\n"
     "       iovsim presets\n";
 
@@ -40,7 +41,8 @@ struct BadInput : std::runtime_error {
 
 std::string preset_names() {
   std::string s;
-  for (const auto& p : iovsim::platforms::embedded_presets()) s += (s.empty() ? "" : ", ") + std::string(p.name);
+  for (const auto& p : iovsim::platforms::embedded_presets())
+    s += (s.empty() ? "" : ", ") + std::string(p.name);
   return s;
 }
 
@@ -51,7 +53,8 @@ void load_config(Config& config, const std::string& what) {
   } else if (const auto* preset = iovsim::platforms::find_preset(what)) {
     config.load_json_text(preset->json, "preset " + what);
   } else {
-    throw ConfigError(what + ": no such configuration file or preset (presets: " + preset_names() + ")");
+    throw ConfigError(what + ": no such configuration file or preset (presets: " + preset_names() +
+                      ")");
   }
 }
 
@@ -79,15 +82,17 @@ po::options_description config_options(const char* title) {
   d.add_options()("help,h", "this help")(
       "config,c", po::value<std::vector<std::string>>()->composing(),
       "JSON configuration file or preset name (repeatable; later ones override)")(
-      "set,s", po::value<std::vector<std::string>>()->composing(), "override one parameter: KEY=VALUE (repeatable)");
+      "set,s", po::value<std::vector<std::string>>()->composing(),
+      "override one parameter: KEY=VALUE (repeatable)");
   return d;
 }
 
 int cmd_run(const std::vector<std::string>& args) {
   auto desc = config_options("iovsim run");
   desc.add_options()("seed", po::value<std::string>(), "seed (same as --set seed=N)")(
-      "out,o", po::value<std::string>(), "write config.json, stats.json and stats.csv to this directory")(
-      "quiet,q", "print no summary");
+      "out,o", po::value<std::string>(),
+      "write config.json, stats.json and stats.csv to this directory")("quiet,q",
+                                                                       "print no summary");
   auto vm = parse(args, desc);
   if (vm.count("help")) {
     std::cout << kUsage << "\n" << desc;
@@ -100,7 +105,8 @@ int cmd_run(const std::vector<std::string>& args) {
     std::error_code ec;
     std::filesystem::create_directories(out, ec);
     if (ec || !std::filesystem::is_directory(out))
-      throw BadInput(out + ": cannot create output directory" + (ec ? ": " + ec.message() : std::string()));
+      throw BadInput(out + ": cannot create output directory" +
+                     (ec ? ": " + ec.message() : std::string()));
   }
   iovsim::platforms::RunOptions options;
   options.progress = isatty(STDERR_FILENO) && !vm.count("quiet");
@@ -119,15 +125,19 @@ int cmd_params(const std::vector<std::string>& args) {
     return 0;
   }
   Config config = build_config(vm);
-  if (vm.count("markdown")) iovsim::cli::print_params_markdown(std::cout, config);
-  else iovsim::cli::print_params(std::cout, config);
+  if (vm.count("markdown"))
+    iovsim::cli::print_params_markdown(std::cout, config);
+  else
+    iovsim::cli::print_params(std::cout, config);
   return 0;
 }
 
 int cmd_presets(const std::vector<std::string>& args) {
-  if (!args.empty() && args[0] != "--help" && args[0] != "-h") throw BadInput("presets takes no arguments");
+  if (!args.empty() && args[0] != "--help" && args[0] != "-h")
+    throw BadInput("presets takes no arguments");
   std::size_t width = 0;
-  for (const auto& p : iovsim::platforms::embedded_presets()) width = std::max(width, std::string(p.name).size());
+  for (const auto& p : iovsim::platforms::embedded_presets())
+    width = std::max(width, std::string(p.name).size());
   for (const auto& p : iovsim::platforms::embedded_presets()) {
     std::string name = p.name;
     name.resize(width + 2, ' ');

@@ -38,12 +38,15 @@ TEST_CASE("wrong type names the key and the value") {
   auto r = run_iovsim("--set pcie.lanes=abc", "type");
   expect_bad_input(r, "parameter 'pcie.lanes' expects an integer");
   CHECK(r.err.find("abc") != std::string::npos);
-  expect_bad_input(run_iovsim("--set endpoint.ideal=maybe", "type_bool"), "'endpoint.ideal' expects a boolean");
+  expect_bad_input(run_iovsim("--set endpoint.ideal=maybe", "type_bool"),
+                   "'endpoint.ideal' expects a boolean");
 }
 
 TEST_CASE("out-of-range and not-allowed values are rejected") {
-  expect_bad_input(run_iovsim("--set pcie.lanes=3", "lanes"), "'pcie.lanes' = 3 is not one of 1, 2, 4, 8, 16");
-  expect_bad_input(run_iovsim("--set memory.latency_ns=-5", "range"), "'memory.latency_ns' = -5 is out of range");
+  expect_bad_input(run_iovsim("--set pcie.lanes=3", "lanes"),
+                   "'pcie.lanes' = 3 is not one of 1, 2, 4, 8, 16");
+  expect_bad_input(run_iovsim("--set memory.latency_ns=-5", "range"),
+                   "'memory.latency_ns' = -5 is out of range");
   expect_bad_input(run_iovsim("--set workload.pattern=zigzag", "enum"),
                    "'workload.pattern' = zigzag is not one of random, sequential, cyclic");
 }
@@ -61,10 +64,12 @@ TEST_CASE("a missing configuration file is named") {
 }
 
 TEST_CASE("impossible configurations and bad command lines exit 2") {
-  expect_bad_input(run_iovsim("--set workload.transfer_bytes=2M --set workload.window_bytes=1M", "impossible"),
-                   "workload.transfer_bytes");
+  expect_bad_input(
+      run_iovsim("--set workload.transfer_bytes=2M --set workload.window_bytes=1M", "impossible"),
+      "workload.transfer_bytes");
   expect_bad_input(run_iovsim("--set seed", "noeq"), "expected KEY=VALUE");
   expect_bad_input(run_iovsim("frobnicate", "cmd"), "unknown command 'frobnicate'");
   expect_bad_input(run_iovsim("run --bogus", "opt"), "bogus");
-  expect_bad_input(run_iovsim("--set log.modules=nosuch=debug", "logmod"), "no module named 'nosuch'");
+  expect_bad_input(run_iovsim("--set log.modules=nosuch=debug", "logmod"),
+                   "no module named 'nosuch'");
 }

@@ -9,7 +9,8 @@ TEST_CASE("bare iovsim runs the embedded default platform and prints a summary")
   auto r = run_iovsim("", "bare");
   INFO(r.err);
   REQUIRE(r.status == 0);
-  for (const char* s : {"transactions", "throughput", "Gb/s", "latency", "p50", "p99", "simulated time", "wall time"})
+  for (const char* s : {"transactions", "throughput", "Gb/s", "latency", "p50", "p99",
+                        "simulated time", "wall time"})
     CHECK(r.out.find(s) != std::string::npos);
   CHECK(r.err.empty());  // stderr is not a terminal: no progress line
 }
@@ -30,10 +31,11 @@ TEST_CASE("iovsim params lists every parameter with type, value and description"
   auto r = run_iovsim("params --set pcie.lanes=16", "params");
   REQUIRE(r.status == 0);
   for (const char* name :
-       {"seed", "sim.quantum_ns", "pcie.gen", "pcie.lanes", "pcie.mps", "pcie.mrrs", "pcie.tags", "memory.latency_ns",
-        "memory.bandwidth_gbps", "endpoint.ideal", "workload.kind", "workload.direction", "workload.transfer_bytes",
-        "workload.window_bytes", "workload.pattern", "workload.outstanding", "workload.requests",
-        "workload.host_cache", "log.level"})
+       {"seed", "sim.quantum_ns", "pcie.gen", "pcie.lanes", "pcie.mps", "pcie.mrrs", "pcie.tags",
+        "memory.latency_ns", "memory.bandwidth_gbps", "endpoint.ideal", "workload.kind",
+        "workload.direction", "workload.transfer_bytes", "workload.window_bytes",
+        "workload.pattern", "workload.outstanding", "workload.requests", "workload.host_cache",
+        "log.level"})
     CHECK(r.out.find(std::string(name) + " ") != std::string::npos);
   CHECK(r.out.find("= 16   (default 8)") != std::string::npos);
 }

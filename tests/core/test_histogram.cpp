@@ -33,12 +33,12 @@ TEST_CASE("values 1..100: exact nearest-rank percentiles and moments", "[histogr
   CHECK(h.percentile(90) == 90.0);
   CHECK(h.percentile(99) == 99.0);
   CHECK(h.percentile(100) == 100.0);
-  CHECK(h.percentile(0) == 1.0);     // rank clamps to 1
-  CHECK(h.percentile(0.5) == 1.0);   // ceil(0.5) = 1
+  CHECK(h.percentile(0) == 1.0);    // rank clamps to 1
+  CHECK(h.percentile(0.5) == 1.0);  // ceil(0.5) = 1
   CHECK(h.percentile(1) == 1.0);
-  CHECK(h.percentile(7) == 7.0);     // rank = 7 exactly: 0.07 * 100 must not round up to 8
-  CHECK(h.percentile(50.5) == 51.0); // ceil(50.5) = 51
-  CHECK(h.percentile(150) == 100.0); // p clamps to [0, 100]
+  CHECK(h.percentile(7) == 7.0);      // rank = 7 exactly: 0.07 * 100 must not round up to 8
+  CHECK(h.percentile(50.5) == 51.0);  // ceil(50.5) = 51
+  CHECK(h.percentile(150) == 100.0);  // p clamps to [0, 100]
   CHECK(h.percentile(-5) == 1.0);
 }
 
@@ -46,11 +46,11 @@ TEST_CASE("nearest rank with repeated values", "[histogram]") {
   core::Histogram h;
   // 1, 1, 1, 2, 10: ranks 1-3 are 1, rank 4 is 2, rank 5 is 10.
   for (double v : {10.0, 1.0, 2.0, 1.0, 1.0}) h.record(v);
-  CHECK(h.percentile(50) == 1.0);  // ceil(2.5) = 3
-  CHECK(h.percentile(60) == 1.0);  // ceil(3.0) = 3
-  CHECK(h.percentile(61) == 2.0);  // ceil(3.05) = 4
-  CHECK(h.percentile(80) == 2.0);  // 4
-  CHECK(h.percentile(81) == 10.0); // 5
+  CHECK(h.percentile(50) == 1.0);   // ceil(2.5) = 3
+  CHECK(h.percentile(60) == 1.0);   // ceil(3.0) = 3
+  CHECK(h.percentile(61) == 2.0);   // ceil(3.05) = 4
+  CHECK(h.percentile(80) == 2.0);   // 4
+  CHECK(h.percentile(81) == 10.0);  // 5
   CHECK(h.mean() == 3.0);
 }
 
@@ -142,7 +142,7 @@ TEST_CASE("memory stays bounded by the largest value, not the sample count", "[h
   // 1e6 samples spread over [0, 2^30): magnitudes from 1 to ~1e9.
   uint64_t x = 12345;
   for (int i = 0; i < 1000000; ++i) {
-    x = x * 6364136223846793005ull + 1442695040888963407ull;  // LCG: deterministic spread
+    x = x * 6364136223846793005ull + 1442695040888963407ull;     // LCG: deterministic spread
     unsigned magnitude = static_cast<unsigned>((x >> 59) % 30);  // 0..29
     h.record(static_cast<double>((x >> 20) & ((uint64_t{1} << magnitude) - 1)) + 1);
   }

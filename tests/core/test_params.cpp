@@ -53,9 +53,28 @@ TEST_CASE("parse_int accepts decimal, hex and binary suffixes", "[params]") {
 }
 
 TEST_CASE("parse_int rejects malformed and overflowing text", "[params]") {
-  for (const char* bad : {"", "-", "K", "4X", "4KB", "1.5K", "abc", "0x", "0x10K", "+4", " 4", "4 ",
-                          "--4", "-0x10", "0x-1", "0x 1", "0x0x1", "9223372036854775808", "-9223372036854775809",
-                          "8589934592G", "0x8000000000000000", "99999999999999999999T"}) {
+  for (const char* bad : {"",
+                          "-",
+                          "K",
+                          "4X",
+                          "4KB",
+                          "1.5K",
+                          "abc",
+                          "0x",
+                          "0x10K",
+                          "+4",
+                          " 4",
+                          "4 ",
+                          "--4",
+                          "-0x10",
+                          "0x-1",
+                          "0x 1",
+                          "0x0x1",
+                          "9223372036854775808",
+                          "-9223372036854775809",
+                          "8589934592G",
+                          "0x8000000000000000",
+                          "99999999999999999999T"}) {
     INFO("text: '" << bad << "'");
     CHECK_FALSE(core::parse_int(bad).has_value());
   }
@@ -191,8 +210,8 @@ TEST_CASE("unknown keys suggest the nearest known key", "[params]") {
   CHECK_THAT(e, Contains("--set: unknown parameter 'test.flagg'") &&
                     Contains("did you mean 'test.flag'?"));
   e = config_error([&] { c.load_json_text(R"({"test": {"intt": 1}})", "x.json"); });
-  CHECK_THAT(e, Contains("x.json") && Contains("'test.intt'") &&
-                    Contains("did you mean 'test.int'?"));
+  CHECK_THAT(e,
+             Contains("x.json") && Contains("'test.intt'") && Contains("did you mean 'test.int'?"));
 }
 
 TEST_CASE("nearest prefers a matching last component", "[params]") {

@@ -50,9 +50,29 @@ TEST_CASE("parse_rid accepts BB:DD.F hex and integers", "[pcie_ext]") {
 }
 
 TEST_CASE("parse_rid rejects malformed and out-of-range text", "[pcie_ext]") {
-  for (const char* bad : {"", "3a", "3a:1f", "3a:1f.", ":1f.7", "3a:.7", "3a:20.0", "3a:1f.8",
-                          "100:00.0", "3a:1f.7x", "3a:1f.7.1", "3g:00.0", "0000:3a:1f.7",
-                          "65536", "-1", "+1", " 1", "1 ", "0x", "0x10000", "0xg", "12ab", "1e3",
+  for (const char* bad : {"",
+                          "3a",
+                          "3a:1f",
+                          "3a:1f.",
+                          ":1f.7",
+                          "3a:.7",
+                          "3a:20.0",
+                          "3a:1f.8",
+                          "100:00.0",
+                          "3a:1f.7x",
+                          "3a:1f.7.1",
+                          "3g:00.0",
+                          "0000:3a:1f.7",
+                          "65536",
+                          "-1",
+                          "+1",
+                          " 1",
+                          "1 ",
+                          "0x",
+                          "0x10000",
+                          "0xg",
+                          "12ab",
+                          "1e3",
                           "99999999999999999999999"}) {
     INFO("text: '" << bad << "'");
     CHECK_FALSE(core::parse_rid(bad).has_value());

@@ -10,18 +10,20 @@ using sc_core::SC_NS;
 using sc_core::sc_time;
 
 namespace {
-sc_time ns(double v) { return sc_time(v, SC_NS); }
+sc_time ns(double v) {
+  return sc_time(v, SC_NS);
+}
 }  // namespace
 
 TEST_CASE("one server: requests queue behind each other", "[timeline]") {
   core::Timeline t;
   CHECK(t.servers() == 1);
   // arrival, service -> start (previous finish in brackets)
-  CHECK(t.acquire(ns(0), ns(10)) == ns(0));    // busy until 10
-  CHECK(t.acquire(ns(5), ns(10)) == ns(10));   // waits 5, busy until 20
-  CHECK(t.acquire(ns(8), ns(4)) == ns(20));    // waits 12, busy until 24
-  CHECK(t.acquire(ns(30), ns(5)) == ns(30));   // idle gap, busy until 35
-  CHECK(t.acquire(ns(35), ns(1)) == ns(35));   // arrives exactly when free
+  CHECK(t.acquire(ns(0), ns(10)) == ns(0));   // busy until 10
+  CHECK(t.acquire(ns(5), ns(10)) == ns(10));  // waits 5, busy until 20
+  CHECK(t.acquire(ns(8), ns(4)) == ns(20));   // waits 12, busy until 24
+  CHECK(t.acquire(ns(30), ns(5)) == ns(30));  // idle gap, busy until 35
+  CHECK(t.acquire(ns(35), ns(1)) == ns(35));  // arrives exactly when free
   CHECK(t.acquisitions() == 5);
   CHECK(t.busy() == ns(30));    // 10 + 10 + 4 + 5 + 1
   CHECK(t.waited() == ns(17));  // 0 + 5 + 12 + 0 + 0

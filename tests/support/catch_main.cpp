@@ -1,5 +1,5 @@
-// The shared Catch2 main: every SystemC warning or error becomes an exception, so a test that provokes
-// one fails (unless it expects it). SystemC's deprecation notices are left alone.
+// The shared Catch2 main: every SystemC warning or error becomes an exception, so a test that
+// provokes one fails (unless it expects it). SystemC's deprecation notices are left alone.
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 #include <systemc>
@@ -14,4 +14,6 @@ int main(int argc, char* argv[]) {
 }
 
 // libsystemc.so refers to sc_main (its own main calls it); tests have their own main above.
-int sc_main(int, char*[]) { return 1; }
+int sc_main(int, char*[]) {
+  return 1;
+}

@@ -36,8 +36,8 @@ inline std::filesystem::path scratch_dir(const std::string& name) {
 // Runs `iovsim ARGS` (ARGS is shell text; quote what needs it).
 inline CommandResult run_iovsim(const std::string& args, const std::string& tag = "cmd") {
   auto dir = scratch_dir("run_" + tag);
-  std::string cmd = std::string("'") + IOVSIM_BIN + "' " + args + " >'" + (dir / "out").string() + "' 2>'" +
-                    (dir / "err").string() + "' </dev/null";
+  std::string cmd = std::string("'") + IOVSIM_BIN + "' " + args + " >'" + (dir / "out").string() +
+                    "' 2>'" + (dir / "err").string() + "' </dev/null";
   int raw = std::system(cmd.c_str());
   CommandResult r;
   if (raw != -1 && WIFEXITED(raw)) r.status = WEXITSTATUS(raw);
@@ -46,7 +46,9 @@ inline CommandResult run_iovsim(const std::string& args, const std::string& tag 
   return r;
 }
 
-inline nlohmann::json read_json(const std::filesystem::path& p) { return nlohmann::json::parse(slurp(p)); }
+inline nlohmann::json read_json(const std::filesystem::path& p) {
+  return nlohmann::json::parse(slurp(p));
+}
 
 inline int count_lines(const std::string& s) {
   int n = 0;

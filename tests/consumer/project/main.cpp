@@ -1,14 +1,15 @@
-// Out-of-tree consumer of the iovsim package: its own sc_main, its own initiator, iovsim's host memory.
-// Writes a pattern through b_transport, reads it back, and checks the data, the latency the memory
-// added (cold DRAM and warm LLC) and the memory's statistics. Exit status 0 only when every check passes.
+// Out-of-tree consumer of the iovsim package: its own sc_main, its own initiator, iovsim's host
+// memory. Writes a pattern through b_transport, reads it back, and checks the data, the latency the
+// memory added (cold DRAM and warm LLC) and the memory's statistics. Exit status 0 only when every
+// check passes.
 #include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include <tlm_utils/simple_initiator_socket.h>
 #include <systemc>
 #include <tlm>
-#include <tlm_utils/simple_initiator_socket.h>
 
 #include <iovsim/core/stats.hpp>
 #include <iovsim/memory/host_memory.hpp>
@@ -43,7 +44,8 @@ struct Initiator : sc_core::sc_module {
     p.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
     sc_core::sc_time delay = sc_core::SC_ZERO_TIME;
     out->b_transport(p, delay);
-    check(p.is_response_ok(), "response to access at " + std::to_string(addr) + ": " + p.get_response_string());
+    check(p.is_response_ok(),
+          "response to access at " + std::to_string(addr) + ": " + p.get_response_string());
     return delay;
   }
 
@@ -62,8 +64,10 @@ struct Initiator : sc_core::sc_module {
       const sc_core::sc_time rd = access(tlm::TLM_READ_COMMAND, addr, r);
       const std::string where = addr == warm ? "warm" : "cold";
       check(r == pattern, where + " read-back differs from what was written");
-      check(wd == expected, where + " write latency " + wd.to_string() + ", expected " + expected.to_string());
-      check(rd == expected, where + " read latency " + rd.to_string() + ", expected " + expected.to_string());
+      check(wd == expected,
+            where + " write latency " + wd.to_string() + ", expected " + expected.to_string());
+      check(rd == expected,
+            where + " read latency " + rd.to_string() + ", expected " + expected.to_string());
       wait(rd);
     }
     done = true;
@@ -107,7 +111,7 @@ int sc_main(int, char*[]) {
     std::printf("iovsim consumer: %d check(s) FAILED (iovsim %s)\n", failures, IOVSIM_VERSION);
     return 1;
   }
-  std::printf("iovsim consumer: OK (iovsim %s, HostMemory round trip, %s simulated)\n", IOVSIM_VERSION,
-              sc_core::sc_time_stamp().to_string().c_str());
+  std::printf("iovsim consumer: OK (iovsim %s, HostMemory round trip, %s simulated)\n",
+              IOVSIM_VERSION, sc_core::sc_time_stamp().to_string().c_str());
   return 0;
 }
