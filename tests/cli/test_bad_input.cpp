@@ -73,3 +73,8 @@ TEST_CASE("impossible configurations and bad command lines exit 2") {
   expect_bad_input(run_iovsim("--set log.modules=nosuch=debug", "logmod"),
                    "no module named 'nosuch'");
 }
+
+TEST_CASE("a directory given as configuration file is named") {
+  auto dir = scratch_dir("config_dir");
+  expect_bad_input(run_iovsim("--config '" + dir.string() + "'", "config_dir"), "is a directory");
+}
