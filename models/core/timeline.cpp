@@ -32,6 +32,11 @@ sc_time Timeline::acquire(const sc_time& arrival, const sc_time& service) {
   return sc_time::from_value(start);
 }
 
+sc_time Timeline::next_start(const sc_time& arrival) const {
+  // free_at_ is a min-heap: its front is the earliest free server.
+  return sc_time::from_value(std::max<uint64_t>(arrival.value(), free_at_.front()));
+}
+
 double Timeline::occupancy(const sc_time& span) const {
   if (span.value() == 0) return 0.0;
   return static_cast<double>(busy_ps_) / (static_cast<double>(span.value()) * servers());

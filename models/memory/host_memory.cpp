@@ -77,6 +77,9 @@ HostMemory::HostMemory(sc_core::sc_module_name name, const HostMemoryConfig& con
   in.register_b_transport(this, &HostMemory::b_transport);
   in.register_get_direct_mem_ptr(this, &HostMemory::get_direct_mem_ptr);
   in.register_transport_dbg(this, &HostMemory::transport_dbg);
+  cpu.register_b_transport(this, &HostMemory::b_transport);
+  cpu.register_get_direct_mem_ptr(this, &HostMemory::get_direct_mem_ptr);
+  cpu.register_transport_dbg(this, &HostMemory::transport_dbg);
 }
 
 void HostMemory::add_warm_range(uint64_t base, uint64_t size) {

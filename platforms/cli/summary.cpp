@@ -46,6 +46,20 @@ void print_summary(std::ostream& os, const platforms::RunResult& r) {
           format("%.0f", stat(r, h + ".p90")) + "  p99 " + format("%.0f", stat(r, h + ".p99")) +
           "  max " + format("%.0f", stat(r, h + ".max")) + " ns  (mean " +
           format("%.1f", stat(r, h + ".mean")) + ")");
+  if (r.stats.count("iommu.iotlb.hits")) {
+    const double hits = stat(r, "iommu.iotlb.hits"), misses = stat(r, "iommu.iotlb.misses");
+    row(os, "IOTLB", format("hit rate %.1f%%", 100 * stat(r, "iommu.iotlb.hit_rate")) +
+                         format("  (%.0f hits, ", hits) + format("%.0f misses)", misses));
+    row(os, "page walks", format("%.0f", stat(r, "iommu.walks")) +
+                              format("  (%.0f coalesced misses, ", stat(r, "iommu.coalesced_misses")) +
+                              format("%.0f memory reads)", stat(r, "iommu.walk_mem_reads")));
+    const std::string t = "iommu.translation_latency_ns";
+    row(os, "translation latency", "p50 " + format("%.0f", stat(r, t + ".p50")) + "  p90 " +
+                                       format("%.0f", stat(r, t + ".p90")) + "  p99 " +
+                                       format("%.0f", stat(r, t + ".p99")) + " ns  (mean " +
+                                       format("%.1f", stat(r, t + ".mean")) + ")");
+    if (stat(r, "iommu.faults") > 0) row(os, "IOMMU faults", format("%.0f", stat(r, "iommu.faults")));
+  }
   row(os, "link utilization",
       format("up %.1f%%", 100 * stat(r, "link.up_utilization")) +
           format("  down %.1f%%", 100 * stat(r, "link.down_utilization")));

@@ -1,0 +1,429 @@
+#include <iovsim/cpu_stub/iommu_driver.hpp>
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <iovsim/core/bitfield.hpp>
+#include <iovsim/iommu/vtd_format.hpp>
+
+namespace iovsim::cpu_stub {
+
+namespace vtd = iommu::vtd;
+using core::bit;
+using core::bit_mask;
+using core::bits;
+
+namespace {
+
+constexpr uint64_t kPage = 4096;
+// Second-level entry bits the driver writes.
+constexpr uint64_t kSlR = 1, kSlW = 2, kSlPs = uint64_t{1} << 7;
+// Address field of a second-level entry: bits 51:12 at most (HAW-1:12 on a given unit).
+constexpr uint64_t kSlAddr = bit_mask(51, 12);
+constexpr uint64_t kTableAddr = bit_mask(63, 12);  // root CTP, context SLPTPTR
+// GCMD bits that start an operation each time they are written set: never echo them back from
+// the GSTS image (RTPS, FLS, WBFS and IRTPS share their positions).
+constexpr uint32_t kOneShot = (1u << vtd::kGcmdSrtp) | (1u << vtd::kGcmdSfl) |
+                              (1u << vtd::kGcmdWbf) | (1u << vtd::kGcmdSirtp);
+// Status data the wait descriptor writes; the driver clears the word before each submission.
+constexpr uint32_t kQiDone = 1;
+
+constexpr uint64_t gran(vtd::Granularity g) {
+  return static_cast<uint64_t>(g);
+}
+
+bool present(uint64_t sl_entry) {
+  return (sl_entry & (kSlR | kSlW)) != 0;
+}
+// A leaf above level 1 is a superpage: PS means that only at levels 2 and 3.
+bool is_leaf(uint64_t sl_entry, unsigned level) {
+  return level == 1 || ((level == 2 || level == 3) && (sl_entry & kSlPs) != 0);
+}
+uint64_t entry_addr(uint64_t table, uint64_t iova, unsigned level) {
+  return table + 8 * uint64_t{vtd::sl_index(iova, level)};
+}
+
+}  // namespace
+
+IommuDriver::IommuDriver(HostAccess& host, uint64_t mmio_base, PageAllocator& pages,
+                         IommuDriverOptions opts)
+    : host_(host), base_(mmio_base), pages_(pages), opts_(opts) {
+  // IQA.QS is 3 bits: 2^QS pages of 256 descriptors.
+  if (!core::is_pow2(opts_.queue_pages) || opts_.queue_pages > 128)
+    throw std::invalid_argument("iommu driver: queue_pages must be a power of two up to 128");
+}
+
+template <typename Done>
+void IommuDriver::poll(Done done, const char* what) {
+  for (unsigned i = 0;; ++i) {
+    if (done()) return;
+    if (i >= opts_.max_poll)
+      throw std::runtime_error(std::string("iommu driver: ") + what + " timed out");
+    host_.relax();
+  }
+}
+
+void IommuDriver::require_up(const char* what) const {
+  if (root_table_ == 0)
+    throw std::logic_error(std::string("iommu driver: ") + what + " before bring_up()");
+}
+
+void IommuDriver::gcmd_set(unsigned bit_pos, const char* name) {
+  const uint32_t cmd = (read32(vtd::kGsts) & ~kOneShot) | (1u << bit_pos);
+  write32(vtd::kGcmd, cmd);
+  poll([&] { return bit(read32(vtd::kGsts), bit_pos); }, name);
+}
+
+void IommuDriver::bring_up() {
+  if (root_table_ != 0) throw std::logic_error("iommu driver: bring_up() called twice");
+  ver_ = read32(vtd::kVer);
+  cap_ = read64(vtd::kCap);
+  ecap_ = read64(vtd::kEcap);
+
+  const uint64_t root = pages_.alloc_page();
+  write64(vtd::kRtaddr, root);  // TTM = 0: legacy mode
+  root_table_ = root;           // from here on invalidations may be issued
+  gcmd_set(vtd::kGcmdSrtp, "GSTS.RTPS poll");
+
+  if (opts_.invalidation == InvalidationMode::kQueued && bit(ecap_, vtd::EcapFields::kQi)) {
+    queue_ = pages_.alloc_page();
+    for (unsigned i = 1; i < opts_.queue_pages; ++i)
+      if (pages_.alloc_page() != queue_ + i * kPage)
+        throw std::runtime_error("iommu driver: invalidation queue pages are not contiguous");
+    status_word_ = pages_.alloc_page();
+    queue_entries_ = opts_.queue_pages * 256;
+    tail_ = 0;
+    const uint64_t qs = core::log2_floor(opts_.queue_pages);
+    write64(vtd::kIqa, queue_ | qs);  // DW = 0: 128-bit descriptors
+    write64(vtd::kIqt, 0);
+    gcmd_set(vtd::kGcmdQie, "GSTS.QIES poll");
+    queued_ = true;
+  }
+
+  invalidate_context_global();
+  invalidate_iotlb_global();
+  gcmd_set(vtd::kGcmdTe, "GSTS.TES poll");
+}
+
+// ---- Invalidation ----------------------------------------------------------------------------
+
+void IommuDriver::submit_qi(uint64_t lo, uint64_t hi) {
+  // Linux's pattern: descriptor, wait(SW, data), IQT, poll the status word. Each submission is
+  // waited for, so the hardware head has caught up and two free slots always exist.
+  host_.write_u32(status_word_, 0);
+  host_.write_u64(queue_ + 16 * uint64_t{tail_}, lo);
+  host_.write_u64(queue_ + 16 * uint64_t{tail_} + 8, hi);
+  tail_ = (tail_ + 1) % queue_entries_;
+  const uint64_t wait_lo =
+      static_cast<uint64_t>(vtd::QiType::kWait) | (uint64_t{1} << 5) | (uint64_t{kQiDone} << 32);
+  host_.write_u64(queue_ + 16 * uint64_t{tail_}, wait_lo);
+  host_.write_u64(queue_ + 16 * uint64_t{tail_} + 8, status_word_ & bit_mask(63, 2));
+  tail_ = (tail_ + 1) % queue_entries_;
+  write64(vtd::kIqt, uint64_t{tail_} << 4);
+  ++invalidations_;
+  poll(
+      [&] {
+        if (host_.read_u32(status_word_) == kQiDone) return true;
+        if (bit(read32(vtd::kFsts), vtd::kFstsIqe))
+          throw std::runtime_error("iommu driver: invalidation queue error (FSTS.IQE)");
+        return false;
+      },
+      "invalidation wait");
+}
+
+void IommuDriver::register_ccmd(uint64_t value) {
+  write64(vtd::kCcmd, value);
+  ++invalidations_;
+  poll([&] { return !bit(read64(vtd::kCcmd), vtd::kCcmdIcc); }, "CCMD.ICC poll");
+}
+
+void IommuDriver::register_iotlb(uint64_t iva, uint64_t value) {
+  const auto iva_off =
+      static_cast<uint32_t>(bits(ecap_, vtd::EcapFields::kIroHi, vtd::EcapFields::kIroLo) * 16);
+  // IVA matters only for page-selective requests; the others leave it alone.
+  if (bits(value, vtd::kIotlbIirgHi, vtd::kIotlbIirgLo) == gran(vtd::Granularity::kDeviceOrPage))
+    write64(iva_off, iva);
+  write64(iva_off + 8, value);
+  ++invalidations_;
+  poll([&] { return !bit(read64(iva_off + 8), vtd::kIotlbIvt); }, "IOTLB.IVT poll");
+}
+
+void IommuDriver::invalidate_context_global() {
+  require_up("invalidate_context_global");
+  const uint64_t g = gran(vtd::Granularity::kGlobal);
+  if (queued_)
+    submit_qi(static_cast<uint64_t>(vtd::QiType::kContextCache) | g << 4, 0);
+  else
+    register_ccmd(uint64_t{1} << vtd::kCcmdIcc | g << vtd::kCcmdCirgLo);
+}
+
+void IommuDriver::invalidate_context_device(uint16_t sid, uint16_t did) {
+  require_up("invalidate_context_device");
+  const uint64_t g = gran(vtd::Granularity::kDeviceOrPage);  // FM = 0: the SID exactly
+  if (queued_)
+    submit_qi(static_cast<uint64_t>(vtd::QiType::kContextCache) | g << 4 | uint64_t{did} << 16 |
+                  uint64_t{sid} << 32,
+              0);
+  else
+    register_ccmd(uint64_t{1} << vtd::kCcmdIcc | g << vtd::kCcmdCirgLo | uint64_t{sid} << 16 | did);
+}
+
+void IommuDriver::invalidate_iotlb_global() {
+  require_up("invalidate_iotlb_global");
+  const uint64_t g = gran(vtd::Granularity::kGlobal);
+  if (queued_)
+    submit_qi(static_cast<uint64_t>(vtd::QiType::kIotlb) | g << 4, 0);
+  else
+    register_iotlb(0, uint64_t{1} << vtd::kIotlbIvt | g << vtd::kIotlbIirgLo);
+}
+
+void IommuDriver::invalidate_iotlb_domain(uint16_t did) {
+  require_up("invalidate_iotlb_domain");
+  const uint64_t g = gran(vtd::Granularity::kDomain);
+  if (queued_)
+    submit_qi(static_cast<uint64_t>(vtd::QiType::kIotlb) | g << 4 | uint64_t{did} << 16, 0);
+  else
+    register_iotlb(0, uint64_t{1} << vtd::kIotlbIvt | g << vtd::kIotlbIirgLo | uint64_t{did} << 32);
+}
+
+void IommuDriver::invalidate_iotlb_pages(uint16_t did, uint64_t addr, unsigned am) {
+  require_up("invalidate_iotlb_pages");
+  if (!bit(cap_, vtd::CapFields::kPsi))
+    throw std::invalid_argument(
+        "iommu driver: page-selective invalidation not supported (CAP.PSI)");
+  if (am > bits(cap_, vtd::CapFields::kMamvHi, vtd::CapFields::kMamvLo))
+    throw std::invalid_argument("iommu driver: AM " + std::to_string(am) + " above CAP.MAMV");
+  if (addr % (kPage << am) != 0)
+    throw std::invalid_argument("iommu driver: page-selective address not aligned to 2^(AM+12)");
+  const uint64_t g = gran(vtd::Granularity::kDeviceOrPage);
+  const uint64_t iva = addr | am;  // IH = 0: paging-structure caches are invalidated too
+  if (queued_)
+    submit_qi(static_cast<uint64_t>(vtd::QiType::kIotlb) | g << 4 | uint64_t{did} << 16, iva);
+  else
+    register_iotlb(iva,
+                   uint64_t{1} << vtd::kIotlbIvt | g << vtd::kIotlbIirgLo | uint64_t{did} << 32);
+}
+
+void IommuDriver::invalidate_range(uint16_t did, uint64_t iova, uint64_t size) {
+  const unsigned mamv =
+      static_cast<unsigned>(bits(cap_, vtd::CapFields::kMamvHi, vtd::CapFields::kMamvLo));
+  // Like Linux: a range that needs a mask above MAMV gets one domain-selective flush.
+  if (!bit(cap_, vtd::CapFields::kPsi) || (size >> 12) > (uint64_t{1} << mamv)) {
+    invalidate_iotlb_domain(did);
+    return;
+  }
+  const uint64_t end = iova + size;
+  for (uint64_t a = iova; a < end;) {
+    const uint64_t pfn = a >> 12;
+    const unsigned align = pfn == 0 ? 63u : static_cast<unsigned>(__builtin_ctzll(pfn));
+    const unsigned am = std::min({align, mamv, core::log2_floor((end - a) >> 12)});
+    invalidate_iotlb_pages(did, a, am);
+    a += kPage << am;
+  }
+}
+
+// ---- Context entries -------------------------------------------------------------------------
+
+void IommuDriver::attach_device(uint16_t sid, uint16_t did, unsigned aw, unsigned tt, bool fpd) {
+  require_up("attach_device");
+  const auto sagaw = bits(cap_, vtd::CapFields::kSagawHi, vtd::CapFields::kSagawLo);
+  if (aw >= 5 || !bit(sagaw, aw))
+    throw std::invalid_argument("iommu driver: AW " + std::to_string(aw) + " not in CAP.SAGAW");
+  if (tt > vtd::kTtPassThrough)
+    throw std::invalid_argument("iommu driver: TT " + std::to_string(tt) + " is reserved");
+  if (tt == vtd::kTtPassThrough && !bit(ecap_, vtd::EcapFields::kPt))
+    throw std::invalid_argument("iommu driver: pass-through not supported (ECAP.PT)");
+  if (tt == vtd::kTtDeviceTlb && !bit(ecap_, vtd::EcapFields::kDt))
+    throw std::invalid_argument("iommu driver: device-TLB not supported (ECAP.DT)");
+  const uint64_t nd = bits(cap_, vtd::CapFields::kNdHi, vtd::CapFields::kNdLo);
+  if (did >= (uint64_t{1} << (4 + 2 * nd)))
+    throw std::invalid_argument("iommu driver: DID " + std::to_string(did) + " beyond CAP.ND");
+  if (devices_.count(sid) != 0)
+    throw std::invalid_argument("iommu driver: device " + std::to_string(sid) +
+                                " already attached; detach it first");
+  auto it = domains_.find(did);
+  if (it != domains_.end() && it->second.aw != aw)
+    throw std::invalid_argument("iommu driver: domain " + std::to_string(did) + " uses AW " +
+                                std::to_string(it->second.aw));
+  Domain& d = domains_[did];
+  d.aw = aw;
+  if (tt != vtd::kTtPassThrough && d.top == 0) d.top = pages_.alloc_page();
+
+  const uint64_t root_entry = root_table_ + 16 * uint64_t{static_cast<uint8_t>(sid >> 8)};
+  uint64_t ctp;
+  const uint64_t root_lo = host_.read_u64(root_entry);
+  if (bit(root_lo, 0)) {
+    ctp = root_lo & kTableAddr;
+  } else {
+    ctp = pages_.alloc_page();
+    host_.write_u64(root_entry + 8, 0);
+    host_.write_u64(root_entry, ctp | 1);
+  }
+  const uint64_t ce = ctp + 16 * uint64_t{static_cast<uint8_t>(sid & 0xff)};
+  // High half first: the entry turns present only once it is complete.
+  host_.write_u64(ce + 8, uint64_t{aw} | uint64_t{did} << 8);
+  const uint64_t slpt = tt == vtd::kTtPassThrough ? 0 : d.top;
+  host_.write_u64(ce, slpt | uint64_t{tt} << 2 | uint64_t{fpd} << 1 | 1);
+  devices_[sid] = Device{did, tt, ce};
+  invalidate_context_device(sid, did);
+}
+
+void IommuDriver::detach_device(uint16_t sid) {
+  require_up("detach_device");
+  auto it = devices_.find(sid);
+  if (it == devices_.end())
+    throw std::invalid_argument("iommu driver: device " + std::to_string(sid) + " not attached");
+  const Device dev = it->second;
+  devices_.erase(it);
+  host_.write_u64(dev.context_entry, 0);  // P first
+  host_.write_u64(dev.context_entry + 8, 0);
+  invalidate_context_device(sid, dev.did);
+  invalidate_iotlb_domain(dev.did);
+}
+
+// ---- Second-level tables ---------------------------------------------------------------------
+
+IommuDriver::Domain& IommuDriver::domain_with_table(uint16_t did) {
+  auto it = domains_.find(did);
+  if (it == domains_.end() || it->second.top == 0)
+    throw std::invalid_argument("iommu driver: domain " + std::to_string(did) +
+                                " has no page table (attach a TT 0/1 device first)");
+  return it->second;
+}
+
+unsigned IommuDriver::agaw(const Domain& d) const {
+  const auto mgaw =
+      static_cast<unsigned>(bits(cap_, vtd::CapFields::kMgawHi, vtd::CapFields::kMgawLo) + 1);
+  return std::min(30 + 9 * d.aw, mgaw);
+}
+
+void IommuDriver::map(uint16_t did, uint64_t iova, uint64_t hpa, uint64_t size, uint64_t page_size,
+                      bool read, bool write) {
+  require_up("map");
+  Domain& d = domain_with_table(did);
+  unsigned leaf_level;
+  if (page_size == vtd::level_page_bytes(1))
+    leaf_level = 1;
+  else if (page_size == vtd::level_page_bytes(2))
+    leaf_level = 2;
+  else if (page_size == vtd::level_page_bytes(3))
+    leaf_level = 3;
+  else
+    throw std::invalid_argument("iommu driver: page size must be 4 KiB, 2 MiB or 1 GiB");
+  const auto sllps = bits(cap_, vtd::CapFields::kSllpsHi, vtd::CapFields::kSllpsLo);
+  if (leaf_level > 1 && !bit(sllps, leaf_level - 2))
+    throw std::invalid_argument("iommu driver: superpage size not supported (CAP.SLLPS)");
+  if (leaf_level > d.levels())
+    throw std::invalid_argument("iommu driver: superpage larger than the domain's top level");
+  if (size == 0 || iova % page_size != 0 || hpa % page_size != 0 || size % page_size != 0)
+    throw std::invalid_argument("iommu driver: map range not aligned to the page size");
+  if (!read && !write)
+    throw std::invalid_argument("iommu driver: a mapping needs R or W (else not present)");
+  const uint64_t limit = uint64_t{1} << agaw(d);
+  if (iova >= limit || size > limit - iova)
+    throw std::invalid_argument("iommu driver: map range beyond the domain's address width");
+  if (hpa > kSlAddr || size - 1 > kSlAddr - hpa)
+    throw std::invalid_argument("iommu driver: host address beyond 52 bits");
+  const uint64_t end = iova + size;
+
+  // Check for overlaps before writing anything, so a refused map leaves the tables as they were.
+  for (uint64_t a = iova; a < end;) {
+    uint64_t table = d.top;
+    for (unsigned level = d.levels();; --level) {
+      const uint64_t e = host_.read_u64(entry_addr(table, a, level));
+      if (!present(e)) {  // nothing below: skip what this entry would cover
+        a = core::align_down(a, vtd::level_page_bytes(level)) + vtd::level_page_bytes(level);
+        break;
+      }
+      if (level == leaf_level || is_leaf(e, level))
+        throw std::invalid_argument("iommu driver: map overlaps an existing mapping");
+      table = e & kSlAddr;
+    }
+  }
+
+  const uint64_t leaf_bits = (read ? kSlR : 0) | (write ? kSlW : 0) | (leaf_level > 1 ? kSlPs : 0);
+  for (uint64_t a = iova; a < end; a += page_size) {
+    uint64_t table = d.top;
+    for (unsigned level = d.levels(); level > leaf_level; --level) {
+      const uint64_t ea = entry_addr(table, a, level);
+      uint64_t e = host_.read_u64(ea);
+      if (!present(e)) {
+        e = pages_.alloc_page() | kSlR | kSlW;  // permissions are decided at the leaf
+        host_.write_u64(ea, e);
+      }
+      table = e & kSlAddr;
+    }
+    host_.write_u64(entry_addr(table, a, leaf_level), (hpa + (a - iova)) | leaf_bits);
+  }
+  // Caching mode: the unit may have cached the not-present entries just replaced.
+  if (bit(cap_, vtd::CapFields::kCm)) invalidate_range(did, iova, size);
+}
+
+void IommuDriver::unmap(uint16_t did, uint64_t iova, uint64_t size) {
+  require_up("unmap");
+  Domain& d = domain_with_table(did);
+  if (size == 0 || iova % kPage != 0 || size % kPage != 0)
+    throw std::invalid_argument("iommu driver: unmap range not 4 KiB aligned");
+  const uint64_t limit = uint64_t{1} << agaw(d);
+  if (iova >= limit || size > limit - iova)
+    throw std::invalid_argument("iommu driver: unmap range beyond the domain's address width");
+  const uint64_t end = iova + size;
+
+  std::vector<uint64_t> leaves;  // collected first: a refused unmap changes nothing
+  for (uint64_t a = iova; a < end;) {
+    uint64_t table = d.top;
+    for (unsigned level = d.levels();; --level) {
+      const uint64_t ea = entry_addr(table, a, level);
+      const uint64_t e = host_.read_u64(ea);
+      const uint64_t span = vtd::level_page_bytes(level);
+      const uint64_t base = core::align_down(a, span);
+      if (!present(e)) {
+        a = base + span;
+        break;
+      }
+      if (is_leaf(e, level)) {
+        if (base < iova || span > end - base)
+          throw std::invalid_argument("iommu driver: unmap covers part of a superpage");
+        leaves.push_back(ea);
+        a = base + span;
+        break;
+      }
+      table = e & kSlAddr;
+    }
+  }
+  for (uint64_t ea : leaves) host_.write_u64(ea, 0);
+  invalidate_range(did, iova, size);
+}
+
+std::optional<uint64_t> IommuDriver::lookup(uint16_t sid, uint64_t iova) {
+  require_up("lookup");
+  const uint64_t root_lo =
+      host_.read_u64(root_table_ + 16 * uint64_t{static_cast<uint8_t>(sid >> 8)});
+  if (!bit(root_lo, 0)) return std::nullopt;
+  const uint64_t ce = (root_lo & kTableAddr) + 16 * uint64_t{static_cast<uint8_t>(sid & 0xff)};
+  const uint64_t lo = host_.read_u64(ce);
+  const uint64_t hi = host_.read_u64(ce + 8);
+  if (!bit(lo, 0)) return std::nullopt;
+  const auto tt = static_cast<unsigned>(bits(lo, 3, 2));
+  if (tt == vtd::kTtPassThrough) return iova;
+  if (tt > vtd::kTtPassThrough) return std::nullopt;
+  Domain shape;
+  shape.aw = static_cast<unsigned>(bits(hi, 2, 0));
+  if (shape.aw == 0 || shape.aw > 3) return std::nullopt;  // reserved AW: the unit would fault
+  if (iova >> agaw(shape) != 0) return std::nullopt;
+  uint64_t table = lo & kTableAddr;
+  for (unsigned level = shape.levels(); level >= 1; --level) {
+    const uint64_t e = host_.read_u64(entry_addr(table, iova, level));
+    if (!present(e)) return std::nullopt;
+    if (is_leaf(e, level)) {
+      const uint64_t span = vtd::level_page_bytes(level);
+      return (e & kSlAddr & ~(span - 1)) | (iova & (span - 1));
+    }
+    table = e & kSlAddr;
+  }
+  return std::nullopt;
+}
+
+}  // namespace iovsim::cpu_stub

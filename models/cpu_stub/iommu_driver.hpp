@@ -1,0 +1,127 @@
+// The CPU stub's VT-d driver: what Linux's intel-iommu driver does at bring-up and map time, in
+// legacy (non-scalable) mode. It writes real-format root, context and second-level tables into
+// host memory through HostAccess, programs the remapping unit's registers, and invalidates the
+// unit's caches either through the register interface or through the invalidation queue
+// (../shared/reference/vtd-pcie.md §1–3, §8). Synchronous: every invalidation is waited for.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+
+#include <iovsim/cpu_stub/host_access.hpp>
+#include <iovsim/cpu_stub/page_allocator.hpp>
+
+namespace iovsim::cpu_stub {
+
+enum class InvalidationMode { kRegister, kQueued };
+
+struct IommuDriverOptions {
+  // kQueued falls back to kRegister when ECAP.QI is clear, as Linux does.
+  InvalidationMode invalidation = InvalidationMode::kQueued;
+  unsigned queue_pages = 1;  // a power of two up to 128; QS = log2: 1 page = 256 descriptors
+  unsigned max_poll = 1000000;
+};
+
+class IommuDriver {
+ public:
+  // Throws std::invalid_argument for a queue size the hardware cannot express.
+  IommuDriver(HostAccess& host, uint64_t mmio_base, PageAllocator& pages,
+              IommuDriverOptions opts = {});
+
+  // Reads VER/CAP/ECAP; allocates the (zeroed) root table, writes RTADDR and issues SRTP (polls
+  // RTPS); with queued invalidation allocates the queue, writes IQA, IQT = 0 and sets QIE (polls
+  // QIES); invalidates the context cache and the IOTLB globally; sets TE (polls TES). Once only.
+  void bring_up();
+
+  uint64_t cap() const { return cap_; }
+  uint64_t ecap() const { return ecap_; }
+  uint64_t root_table() const { return root_table_; }
+
+  // Root entry on demand, then the context entry (P, FPD, TT, SLPTPTR, AW, DID); the domain's
+  // top-level table is allocated the first time the domain needs one (TT != 2). Then a
+  // device-selective context-cache invalidation. std::invalid_argument: AW not in CAP.SAGAW, TT
+  // reserved or unsupported (2 without ECAP.PT, 1 without ECAP.DT), DID beyond CAP.ND, the domain
+  // already using another AW, or the device already attached.
+  void attach_device(uint16_t sid, uint16_t did, unsigned aw = 2, unsigned tt = 0,
+                     bool fpd = false);
+  // Clears the context entry; context-cache (device) and IOTLB (domain) invalidation.
+  void detach_device(uint16_t sid);
+
+  // [iova, iova+size) -> [hpa, hpa+size) with leaves of page_size (4 KiB, 2 MiB, 1 GiB), all
+  // aligned to it; superpages only when CAP.SLLPS allows. Intermediate tables on demand (next | R |
+  // W); leaf = frame | R? | W? (| PS above level 1). std::invalid_argument for bad arguments or an
+  // overlap with an existing mapping (checked before anything is written). With CAP.CM the range
+  // is then invalidated, since not-present entries may have been cached.
+  void map(uint16_t did, uint64_t iova, uint64_t hpa, uint64_t size, uint64_t page_size,
+           bool read = true, bool write = true);
+  // Clears the leaves covering [iova, iova+size) (4 KiB aligned; a superpage must be covered
+  // whole), intermediate tables stay. Then page-selective IOTLB invalidation in the largest
+  // naturally aligned 2^AM blocks (AM <= CAP.MAMV), IH = 0 so the paging-structure caches go too;
+  // domain-selective when CAP.PSI is clear or the range exceeds 2^MAMV pages.
+  void unmap(uint16_t did, uint64_t iova, uint64_t size);
+
+  // By the chosen mode: registers (CCMD, IVA/IOTLB at ECAP.IRO; poll ICC/IVT clear) or queued
+  // (descriptor, wait descriptor with SW and a status word in host memory, IQT, poll the word).
+  void invalidate_context_global();
+  void invalidate_context_device(uint16_t sid, uint16_t did);
+  void invalidate_iotlb_global();
+  void invalidate_iotlb_domain(uint16_t did);
+  // std::invalid_argument when PSI is unsupported, am > CAP.MAMV or addr is not 2^(am+12) aligned.
+  void invalidate_iotlb_pages(uint16_t did, uint64_t addr, unsigned am);
+
+  // Walks the tables in host memory (software lookup) — for tests and platform sanity checks.
+  std::optional<uint64_t> lookup(uint16_t sid, uint64_t iova);
+  // Invalidation commands issued: queued descriptors (not counting the wait descriptors that
+  // follow them) or register commands.
+  uint64_t invalidations_issued() const { return invalidations_; }
+
+ private:
+  struct Domain {
+    unsigned aw = 0;
+    uint64_t top = 0;  // top-level table; 0 until a TT 0/1 device needs one
+    unsigned levels() const { return aw + 2; }
+  };
+  struct Device {
+    uint16_t did = 0;
+    unsigned tt = 0;
+    uint64_t context_entry = 0;  // host address of the 16-byte context entry
+  };
+
+  uint32_t read32(uint32_t off) { return static_cast<uint32_t>(host_.mmio_read(base_ + off, 4)); }
+  uint64_t read64(uint32_t off) { return host_.mmio_read(base_ + off, 8); }
+  void write32(uint32_t off, uint32_t v) { host_.mmio_write(base_ + off, 4, v); }
+  void write64(uint32_t off, uint64_t v) { host_.mmio_write(base_ + off, 8, v); }
+
+  void require_up(const char* what) const;
+  // GSTS image with the one-shot bits masked, OR the command bit, write GCMD, poll the status bit.
+  void gcmd_set(unsigned bit, const char* name);
+  template <typename Done>
+  void poll(Done done, const char* what);
+  void submit_qi(uint64_t lo, uint64_t hi);
+  void register_ccmd(uint64_t value);
+  void register_iotlb(uint64_t iva, uint64_t value);
+  Domain& domain_with_table(uint16_t did);
+  unsigned agaw(const Domain& d) const;
+  // unmap's (and caching mode map's) IOTLB flush: aligned page-selective blocks or one domain
+  // flush.
+  void invalidate_range(uint16_t did, uint64_t iova, uint64_t size);
+
+  HostAccess& host_;
+  uint64_t base_;
+  PageAllocator& pages_;
+  IommuDriverOptions opts_;
+  bool queued_ = false;  // QIE is on: invalidations go through the queue
+  uint32_t ver_ = 0;     // read like Linux does; legacy mode needs nothing from it
+  uint64_t cap_ = 0, ecap_ = 0;
+  uint64_t root_table_ = 0;
+  uint64_t queue_ = 0;  // invalidation queue base
+  unsigned queue_entries_ = 0;
+  unsigned tail_ = 0;         // next free descriptor slot
+  uint64_t status_word_ = 0;  // where wait descriptors write their status data
+  uint64_t invalidations_ = 0;
+  std::map<uint16_t, Domain> domains_;
+  std::map<uint16_t, Device> devices_;
+};
+
+}  // namespace iovsim::cpu_stub
