@@ -1,0 +1,163 @@
+#include "invalidation_queue.hpp"
+
+#include <algorithm>
+#include <utility>
+
+namespace iovsim::iommu {
+
+namespace {
+const core::IntParam kDescriptorCycles{"iommu.qi.descriptor_cycles", 10,
+                                       "IOMMU cycles to process one invalidation descriptor",
+                                       core::Range{0, 1000000}};
+}  // namespace
+
+QiTiming QiTiming::from(const core::Config& config, uint64_t cycle_ps) {
+  QiTiming t;
+  t.cycle_ps = cycle_ps;
+  t.descriptor_cycles = static_cast<unsigned>(kDescriptorCycles.get(config));
+  return t;
+}
+
+InvalidationQueue::InvalidationQueue(RegisterFile& regs, QiMemory& mem, QiHooks hooks,
+                                     QiTiming timing, core::StatGroup* parent)
+    : regs_(regs),
+      mem_(mem),
+      hooks_(std::move(hooks)),
+      timing_(timing),
+      stats_("qi", parent),
+      descriptors_(stats_.add_counter("descriptors", "Invalidation descriptors executed")),
+      waits_(stats_.add_counter("waits", "Invalidation wait descriptors completed")),
+      errors_(stats_.add_counter("errors", "Invalidation queue errors (FSTS.IQE)")) {}
+
+void InvalidationQueue::error(uint64_t iqei) {
+  ++errors_;
+  regs_.set_iqe(iqei);
+}
+
+uint64_t InvalidationQueue::process(uint64_t start_ps) {
+  uint64_t t = std::max(start_ps, busy_until_);
+  if (!regs_.qi_enabled() || regs_.iqe()) return t;
+  if (regs_.iq_head() == regs_.iq_tail()) return t;
+  // Queue-level checks before any fetch: the engine only handles 128-bit descriptors, and a tail
+  // outside the queue means software and hardware disagree on its size.
+  if (!regs_.iq_128bit()) {
+    error(iqei::kInvalidWidth);
+    return t;
+  }
+  const unsigned entries = regs_.iq_entries();
+  if (regs_.iq_tail() >= entries) {
+    error(iqei::kInvalidTail);
+    return t;
+  }
+  unsigned head = regs_.iq_head() % entries;
+  while (head != regs_.iq_tail()) {
+    uint64_t raw[2] = {0, 0};
+    if (!mem_.read(regs_.iq_base() + 16ull * head, raw, sizeof raw, &t)) {
+      error(iqei::kFetchError);
+      break;
+    }
+    vtd::QiDescriptor d;
+    d.lo = raw[0];
+    d.hi = raw[1];
+    t += timing_.descriptor_cycles * timing_.cycle_ps;
+    if (!execute(d, &t)) break;
+    ++descriptors_;
+    head = (head + 1) % entries;
+    regs_.set_iq_head(head);
+  }
+  busy_until_ = t;
+  return t;
+}
+
+bool InvalidationQueue::execute(const vtd::QiDescriptor& d, uint64_t* t) {
+  InvalidationStats& inv = regs_.invalidation_stats();
+  const IommuCaps& caps = regs_.caps();
+  const vtd::Granularity g = d.granularity();
+  switch (static_cast<vtd::QiType>(d.type())) {
+    case vtd::QiType::kContextCache:
+      switch (g) {
+        case vtd::Granularity::kGlobal:
+          ++inv.context_global;
+          break;
+        case vtd::Granularity::kDomain:
+          ++inv.context_domain;
+          break;
+        case vtd::Granularity::kDeviceOrPage:
+          ++inv.context_device;
+          break;
+        default:
+          error(iqei::kReservedField);
+          return false;
+      }
+      if (hooks_.invalidate_context) hooks_.invalidate_context(g, d.did(), d.sid(), d.fm());
+      return true;
+    case vtd::QiType::kIotlb:
+      switch (g) {
+        case vtd::Granularity::kGlobal:
+          ++inv.iotlb_global;
+          break;
+        case vtd::Granularity::kDomain:
+          ++inv.iotlb_domain;
+          break;
+        case vtd::Granularity::kDeviceOrPage:
+          if (!caps.psi || d.am() > caps.mamv) {
+            error(iqei::kReservedField);
+            return false;
+          }
+          ++inv.iotlb_page;
+          break;
+        default:
+          error(iqei::kReservedField);
+          return false;
+      }
+      if (hooks_.invalidate_iotlb) hooks_.invalidate_iotlb(g, d.did(), d.addr(), d.am(), d.ih());
+      return true;
+    case vtd::QiType::kDeviceTlb: {
+      if (!caps.dt) {  // not advertised: the type is invalid
+        error(iqei::kInvalidType);
+        return false;
+      }
+      ++inv.device_tlb;
+      // The request goes out now; only a later wait has to see its completion.
+      uint64_t done = *t;
+      if (hooks_.invalidate_device_tlb)
+        done = hooks_.invalidate_device_tlb(d.sid(), d.addr(), d.size_bit(), *t);
+      outstanding_until_ = std::max(outstanding_until_, done);
+      return true;
+    }
+    case vtd::QiType::kInterruptEntryCache: {
+      if (!caps.ir) {
+        error(iqei::kInvalidType);
+        return false;
+      }
+      const bool global = !d.iec_index_selective();
+      if (!global && d.iec_im() > caps.mhmv) {
+        error(iqei::kReservedField);
+        return false;
+      }
+      ++inv.iec;
+      if (hooks_.invalidate_iec) hooks_.invalidate_iec(global, d.iec_iidx(), d.iec_im());
+      return true;
+    }
+    case vtd::QiType::kWait: {
+      // Everything before the wait is done, device-TLB completions included (the engine executes in
+      // order, so FN needs nothing more).
+      *t = std::max(*t, outstanding_until_);
+      if (d.wait_sw()) {
+        const uint32_t data = d.wait_status_data();
+        if (!mem_.write(d.wait_status_addr(), &data, sizeof data, t)) {
+          error(iqei::kFetchError);
+          return false;
+        }
+      }
+      if (d.wait_if()) regs_.invalidation_wait_interrupt();
+      ++waits_;
+      return true;
+    }
+    default:
+      error(iqei::kInvalidType);
+      return false;
+  }
+}
+
+}  // namespace iovsim::iommu
