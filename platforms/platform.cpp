@@ -1,6 +1,9 @@
 #include "platform.hpp"
 
 #include <sstream>
+#include <stdexcept>
+
+#include <iovsim/core/bitfield.hpp>
 
 namespace iovsim::platforms {
 
@@ -14,6 +17,23 @@ const core::IntParam kQuantum{
     core::Range{1, 1e9}};
 const core::EnumParam kKind{
     "workload.kind", "dma", "What drives traffic: dma (a pcie-bench-style DMA endpoint)", {"dma"}};
+const core::BoolParam kIommu{"iommu.enabled", false, "DMA remapping by the IOMMU; false: DMA goes untranslated"};
+const core::IntParam kPageSize{"workload.page_size", 4096, "Page size the driver maps the DMA window with",
+                               std::vector<int64_t>{4096, 2097152, 1073741824}};
+const core::IntParam kAw{"driver.aw", 2, "Address width the driver gives the device's domain: 1 = 39-bit 3-level, "
+                         "2 = 48-bit 4-level (Linux's default), 3 = 57-bit 5-level",
+                         std::vector<int64_t>{1, 2, 3}};
+const core::EnumParam kInvalidation{"driver.invalidation", "queued",
+                                    "How the IOMMU driver invalidates: queued (QI descriptors) or register",
+                                    {"queued", "register"}};
+const core::IntParam kTablesBase{"driver.tables_base", int64_t{1} << 30,
+                                 "Host memory the driver allocates IOMMU tables and queues from",
+                                 core::Range{0, double(int64_t{1} << 52)}};
+const core::IntParam kTablesBytes{"driver.tables_bytes", int64_t{256} << 20, "Size of that region (bytes)",
+                                  core::Range{4096, double(int64_t{1} << 40)}};
+const core::IntParam kHpaOffset{"driver.hpa_offset", int64_t{64} << 30,
+                                "With the IOMMU on, the DMA window's IOVA + this = where its data lives in host memory",
+                                core::Range{0, double(int64_t{1} << 52)}};
 const core::EnumParam kHostCache{
     "workload.host_cache",
     "warm",
@@ -47,13 +67,59 @@ Platform::Platform(sc_core::sc_module_name name, const core::Config& config,
   rc_ = std::make_unique<pcie::RootComplex>("rc", rc_cfg, stats_root);
   link_ = std::make_unique<pcie::Link>("link", link_cfg, stats_root);
   endpoint_ = std::make_unique<pcie::DmaEndpoint>("endpoint", ep_cfg, stats_root);
+  cpu_ = std::make_unique<cpu_stub::CpuPort>("cpu");
+  irq_ = std::make_unique<cpu_stub::InterruptController>("irq", stats_root);
 
   endpoint_->dma.bind(link_->device_side);
   link_->host_side.bind(rc_->upstream);
-  rc_->dma_out.bind(memory_->in);
+  cpu_->mem.bind(memory_->cpu);
+  dma_hpa_base_ = ep_cfg.window_base;
+  if (kIommu.get(config)) {
+    auto iommu_cfg = iommu::RemappingUnitConfig::from(config);
+    iommu_cfg.iotlb.seed = seed_of(config);
+    iommu_ = std::make_unique<iommu::RemappingUnit>("iommu", iommu_cfg, stats_root);
+    rc_->dma_out.bind(iommu_->dma_in);
+    iommu_->mem_out.bind(memory_->in);
+    iommu_->msi_out.bind(irq_->msi_in);
+    cpu_->mmio.bind(iommu_->mmio);
+    bring_up_iommu(config, ep_cfg);
+  } else {
+    rc_->dma_out.bind(memory_->in);
+  }
+  if (kHostCache.get(config) == "warm") memory_->add_warm_range(dma_hpa_base_, ep_cfg.window_bytes);
+}
 
-  if (kHostCache.get(config) == "warm")
-    memory_->add_warm_range(ep_cfg.window_base, ep_cfg.window_bytes);
+void Platform::bring_up_iommu(const core::Config& config, const pcie::DmaEndpointConfig& ep) {
+  const uint64_t tables = static_cast<uint64_t>(kTablesBase.get(config));
+  const uint64_t tables_bytes = static_cast<uint64_t>(kTablesBytes.get(config));
+  const uint64_t page = static_cast<uint64_t>(kPageSize.get(config));
+  const uint64_t offset = static_cast<uint64_t>(kHpaOffset.get(config));
+  if (offset % page != 0)
+    throw core::ConfigError("driver.hpa_offset must be a multiple of workload.page_size");
+  dma_hpa_base_ = ep.window_base + offset;
+  const uint64_t map_base = core::align_down(ep.window_base, page);
+  const uint64_t map_bytes = core::align_up(ep.window_base + ep.window_bytes, page) - map_base;
+  const uint64_t memory_bytes = memory_->config().size_bytes;
+  if (map_base + offset + map_bytes > memory_bytes || tables + tables_bytes > memory_bytes)
+    throw core::ConfigError(
+        "the DMA window's host pages (workload.window_base + driver.hpa_offset) or the driver's table "
+        "region (driver.tables_base) lie beyond memory.size_bytes");
+  if (tables < map_base + offset + map_bytes && map_base + offset < tables + tables_bytes)
+    throw core::ConfigError("driver.tables_base overlaps the DMA window's host pages");
+
+  cpu_stub::IommuDriverOptions opts;
+  opts.invalidation = kInvalidation.get(config) == "queued" ? cpu_stub::InvalidationMode::kQueued
+                                                              : cpu_stub::InvalidationMode::kRegister;
+  table_pages_ = std::make_unique<cpu_stub::PageAllocator>(*cpu_, tables, tables_bytes);
+  driver_ = std::make_unique<cpu_stub::IommuDriver>(*cpu_, iommu_->config().mmio_base, *table_pages_, opts);
+  try {
+    driver_->bring_up();
+    const uint16_t domain = 1;
+    driver_->attach_device(ep.requester_id, domain, static_cast<unsigned>(kAw.get(config)));
+    driver_->map(domain, map_base, map_base + offset, map_bytes, page);
+  } catch (const std::invalid_argument& e) {
+    throw core::ConfigError(std::string("IOMMU driver: ") + e.what());
+  }
 }
 
 std::string Platform::describe_platform() const {
@@ -63,7 +129,14 @@ std::string Platform::describe_platform() const {
   os << "PCIe Gen" << l.gen << " x" << l.lanes << " (MPS " << l.mps << ", MRRS " << l.mrrs << ", "
      << link_->tlp_gbps() << " Gb/s TLP rate), memory " << m.latency_ns << " ns";
   if (m.bandwidth_gbps > 0) os << " / " << m.bandwidth_gbps << " Gb/s";
-  os << ", no IOMMU";
+  if (iommu_) {
+    const auto& i = iommu_->config();
+    os << ", IOMMU (IOTLB " << i.iotlb.entries << " entries, "
+       << (i.iotlb.ways ? std::to_string(i.iotlb.ways) + "-way" : std::string("fully associative")) << " "
+       << i.iotlb.policy << ", " << i.walk_slots << " walk slots)";
+  } else {
+    os << ", no IOMMU";
+  }
   return os.str();
 }
 
@@ -74,6 +147,7 @@ std::string Platform::describe_workload() const {
   os << "dma " << (e.write ? "write " : "read ") << e.transfer_bytes << " B, "
      << patterns[static_cast<int>(e.pattern)] << " in " << e.window_bytes << " B, " << e.in_flight()
      << " in flight, " << e.requests << " requests, host cache " << kHostCache.get(config_);
+  if (iommu_) os << ", " << kPageSize.get(config_) / 1024 << " KiB pages";
   return os.str();
 }
 

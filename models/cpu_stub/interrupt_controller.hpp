@@ -27,7 +27,7 @@ struct InterruptMessage {
 
 class InterruptController : public sc_core::sc_module {
  public:
-  tlm_utils::simple_target_socket<InterruptController> msi_in{"msi_in"};
+  tlm_utils::simple_target_socket_optional<InterruptController> msi_in{"msi_in"};
 
   InterruptController(sc_core::sc_module_name name, core::StatGroup* parent_stats);
 

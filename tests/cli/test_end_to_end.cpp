@@ -121,7 +121,7 @@ TEST_CASE("the engine's issue interval limits a non-ideal endpoint") {
   CHECK(s["workload.throughput_gbps"].get<double>() == Approx(25.6).epsilon(0.002));
 }
 
-TEST_CASE("same seed gives identical statistics; another seed changes them") {
+TEST_CASE("same seed gives identical statistics, another seed changes them") {
   const std::string args =
       "--set memory.bandwidth_gbps=40 --set memory.channels=4 --set workload.requests=20000 ";
   json a = run_stats(args + "--seed 7", "seed_a");
