@@ -1,0 +1,398 @@
+#include <iovsim/cpu_stub/pci_enumerator.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <iterator>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <iovsim/pcie/config_space.hpp>
+
+namespace iovsim::cpu_stub {
+
+namespace {
+
+namespace pcie = iovsim::pcie;
+
+constexpr unsigned kDevices = 32, kFunctions = 8;
+constexpr uint64_t k4GiB = uint64_t{1} << 32;
+// BAR low dword: bit 0 I/O, bits 2:1 type (10 = 64-bit), bit 3 prefetchable, address above.
+constexpr uint32_t kBarIo = 1u << 0, kBar64 = 2u << 1, kBarTypeMask = 3u << 1,
+                   kBarPrefetch = 1u << 3;
+constexpr uint32_t kBarFlags = 0xF;
+// PCI Express capability: Device Capabilities (max payload supported 2:0) and Device Control
+// (MPS 7:5, MRRS 14:12), both encoded as 128 << value bytes.
+constexpr uint16_t kPcieDevCap = 0x04, kPcieDevCtl = 0x08;
+constexpr unsigned kMpsShift = 5, kMrrsShift = 12;
+constexpr unsigned kMaxPayloadEncoding = 5;  // 4096 bytes; 6 and 7 are reserved
+// Bounds on list walks, so a corrupt next pointer cannot loop forever: each standard capability
+// takes at least 4 bytes of 0x40..0xFF, each extended one at least 4 of 0x100..0xFFF.
+constexpr unsigned kMaxCaps = (256 - 0x40) / 4, kMaxExtCaps = (4096 - 0x100) / 4;
+
+// The Device Control encoding of a size in bytes, or -1 when it is not 128 << 0..5.
+int payload_encoding(unsigned bytes) {
+  for (unsigned v = 0; v <= kMaxPayloadEncoding; ++v)
+    if (bytes == 128u << v) return static_cast<int>(v);
+  return -1;
+}
+
+std::string bdf(const PciFunctionInfo& f) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0000:%02x:%02x.%x", unsigned{f.bus}, unsigned{f.dev},
+                unsigned{f.fn});
+  return buf;
+}
+
+std::string human_size(uint64_t size) {
+  static const char* const kUnits[] = {"", "K", "M", "G", "T", "P", "E"};
+  unsigned u = 0;
+  while (u + 1 < std::size(kUnits) && size >= 1024 && size % 1024 == 0) {
+    size /= 1024;
+    ++u;
+  }
+  return std::to_string(size) + (u == 0 ? "B" : kUnits[u]);
+}
+
+}  // namespace
+
+PciEnumerator::PciEnumerator(HostAccess& host, EnumeratorOptions opts) : host_(host), opts_(opts) {
+  if (payload_encoding(opts_.mps) < 0 || payload_encoding(opts_.mrrs) < 0)
+    throw std::invalid_argument(
+        "pci enumerator: mps and mrrs must be powers of two from 128 to 4096");
+  if (opts_.mmio_size == 0 || opts_.mmio_base + opts_.mmio_size < opts_.mmio_base)
+    throw std::invalid_argument("pci enumerator: empty or wrapping MMIO window");
+}
+
+// ---- Config accesses: always aligned dwords, the only size every ECAM implementation takes. ----
+
+uint64_t PciEnumerator::ecam(uint8_t bus, uint8_t dev, uint8_t fn, uint16_t offset) const {
+  return opts_.ecam_base +
+         (uint64_t{bus} << 20 | uint64_t{dev} << 15 | uint64_t{fn} << 12 | (offset & 0xFFCu));
+}
+
+uint32_t PciEnumerator::read32(uint8_t bus, uint8_t dev, uint8_t fn, uint16_t offset) {
+  return static_cast<uint32_t>(host_.mmio_read(ecam(bus, dev, fn, offset), 4));
+}
+
+void PciEnumerator::write32(uint8_t bus, uint8_t dev, uint8_t fn, uint16_t offset, uint32_t value) {
+  host_.mmio_write(ecam(bus, dev, fn, offset), 4, value);
+}
+
+uint16_t PciEnumerator::read16(uint8_t bus, uint8_t dev, uint8_t fn, uint16_t offset) {
+  return static_cast<uint16_t>(read32(bus, dev, fn, offset) >> (8 * (offset & 2)));
+}
+
+uint8_t PciEnumerator::read8(uint8_t bus, uint8_t dev, uint8_t fn, uint16_t offset) {
+  return static_cast<uint8_t>(read32(bus, dev, fn, offset) >> (8 * (offset & 3)));
+}
+
+// ---- Scan ----
+
+const std::vector<PciFunctionInfo>& PciEnumerator::enumerate() {
+  functions_.clear();
+  scanned_buses_.clear();
+  max_bus_ = 0;
+  scan_bus(0);
+  // Placement needs every BAR of the hierarchy (largest first), so it waits for the whole scan.
+  assign_bars();
+  for (auto& f : functions_) program_function(f);
+  return functions_;
+}
+
+const PciFunctionInfo* PciEnumerator::find(uint16_t rid) const {
+  for (const auto& f : functions_)
+    if (f.rid() == rid) return &f;
+  return nullptr;
+}
+
+uint8_t PciEnumerator::scan_bus(uint8_t bus) {
+  scanned_buses_.insert(bus);
+  max_bus_ = std::max<unsigned>(max_bus_, bus);
+  std::vector<std::size_t> bridges;  // indices into functions_, which grows during recursion
+  for (unsigned dev = 0; dev < kDevices; ++dev) {
+    // Function 0 must exist for a device to exist; only its multifunction bit makes 1..7 worth
+    // probing (a single-function device may decode every function number as function 0).
+    for (unsigned fn = 0; fn < kFunctions; ++fn) {
+      PciFunctionInfo info;
+      if (!probe_function(bus, static_cast<uint8_t>(dev), static_cast<uint8_t>(fn), info)) {
+        if (fn == 0) break;
+        continue;
+      }
+      const bool multifunction = info.multifunction;
+      if (info.header_type == 1) bridges.push_back(functions_.size());
+      functions_.push_back(std::move(info));
+      if (fn == 0 && !multifunction) break;
+    }
+  }
+
+  // Like Linux, two passes: bridges firmware numbered first, and their ranges claimed before any is
+  // followed, so that the numbers handed to unnumbered bridges never collide with them.
+  auto numbered = [&](const PciFunctionInfo& f) {
+    return f.secondary_bus > bus && f.subordinate_bus >= f.secondary_bus;
+  };
+  for (std::size_t i : bridges)
+    if (numbered(functions_[i]))
+      max_bus_ = std::max<unsigned>(max_bus_, functions_[i].subordinate_bus);
+
+  unsigned highest = bus;
+  std::vector<std::size_t> unnumbered;
+  for (std::size_t i : bridges) {
+    const PciFunctionInfo f = functions_[i];
+    if (!numbered(f) || scanned_buses_.count(f.secondary_bus)) {
+      unnumbered.push_back(i);
+      continue;
+    }
+    const unsigned below = scan_bus(f.secondary_bus);
+    highest = std::max<unsigned>({highest, below, f.subordinate_bus});
+    if (below > f.subordinate_bus) {
+      // An unnumbered bridge further down got a bus beyond the firmware range: widen the range so
+      // type 1 config cycles still reach it.
+      const uint32_t d = read32(f.bus, f.dev, f.fn, pcie::kCfgPrimaryBus);
+      write32(f.bus, f.dev, f.fn, pcie::kCfgPrimaryBus, (d & 0xFF00FFFFu) | below << 16);
+      functions_[i].subordinate_bus = static_cast<uint8_t>(below);
+    }
+  }
+
+  for (std::size_t i : unnumbered) {
+    const PciFunctionInfo f = functions_[i];
+    if (max_bus_ >= 0xFF) throw std::runtime_error("pci: no bus number left for bridge " + bdf(f));
+    const uint8_t secondary = static_cast<uint8_t>(++max_bus_);
+    // Subordinate 0xFF while the bus below is scanned, so config cycles for any bus number that
+    // gets handed out down there are forwarded; then the highest one actually used.
+    const uint32_t d = read32(f.bus, f.dev, f.fn, pcie::kCfgPrimaryBus) & 0xFF000000u;
+    write32(f.bus, f.dev, f.fn, pcie::kCfgPrimaryBus,
+            d | 0xFFu << 16 | uint32_t{secondary} << 8 | bus);
+    const unsigned below = scan_bus(secondary);
+    write32(f.bus, f.dev, f.fn, pcie::kCfgPrimaryBus,
+            d | below << 16 | uint32_t{secondary} << 8 | bus);
+    functions_[i].secondary_bus = secondary;
+    functions_[i].subordinate_bus = static_cast<uint8_t>(below);
+    highest = std::max(highest, below);
+  }
+  return static_cast<uint8_t>(highest);
+}
+
+bool PciEnumerator::probe_function(uint8_t bus, uint8_t dev, uint8_t fn, PciFunctionInfo& info) {
+  const uint32_t id = read32(bus, dev, fn, pcie::kCfgVendor);
+  const uint16_t vendor = static_cast<uint16_t>(id);
+  // All ones is a master abort (nothing there); Linux treats vendor 0 as absent too.
+  if (vendor == 0xFFFF || vendor == 0) return false;
+  info.bus = bus;
+  info.dev = dev;
+  info.fn = fn;
+  info.vendor = vendor;
+  info.device = static_cast<uint16_t>(id >> 16);
+  info.class_code = read32(bus, dev, fn, pcie::kCfgRevision) >> 8;
+  const uint8_t ht = read8(bus, dev, fn, pcie::kCfgHeaderType);
+  info.header_type = ht & 0x7F;
+  info.multifunction = (ht & 0x80) != 0;
+  if (info.header_type == 1) {
+    const uint32_t d = read32(bus, dev, fn, pcie::kCfgPrimaryBus);
+    info.secondary_bus = static_cast<uint8_t>(d >> 8);
+    info.subordinate_bus = static_cast<uint8_t>(d >> 16);
+  }
+  read_capabilities(info);
+  size_bars(info);
+  return true;
+}
+
+void PciEnumerator::read_capabilities(PciFunctionInfo& info) {
+  const uint8_t b = info.bus, d = info.dev, f = info.fn;
+  if (read16(b, d, f, pcie::kCfgStatus) & pcie::kStatusCapList) {
+    uint8_t ptr = read8(b, d, f, pcie::kCfgCapPtr) & 0xFC;
+    for (unsigned n = 0; ptr >= 0x40 && n < kMaxCaps; ++n) {
+      const uint32_t h = read32(b, d, f, ptr);
+      if ((h & 0xFF) == 0xFF) break;  // the function went away under us
+      info.capabilities.emplace_back(static_cast<uint8_t>(h), ptr);
+      ptr = static_cast<uint8_t>(h >> 8) & 0xFC;
+    }
+  }
+  // Only a PCI Express function has the 4 KiB space the extended list lives in.
+  const bool express = std::any_of(info.capabilities.begin(), info.capabilities.end(),
+                                   [](const auto& c) { return c.first == pcie::kCapPcie; });
+  if (!express) return;
+  uint16_t off = pcie::kCfgExtCapStart;
+  for (unsigned n = 0; off >= pcie::kCfgExtCapStart && n < kMaxExtCaps; ++n) {
+    const uint32_t h = read32(b, d, f, off);
+    if (h == 0 || h == 0xFFFFFFFF) break;  // empty list / nothing there
+    info.ext_capabilities.emplace_back(static_cast<uint16_t>(h), off);
+    off = static_cast<uint16_t>(h >> 20) & 0xFFC;
+  }
+}
+
+void PciEnumerator::size_bars(PciFunctionInfo& info) {
+  const unsigned count = info.header_type == 0 ? 6 : info.header_type == 1 ? 2 : 0;
+  if (count == 0) return;
+  const uint8_t b = info.bus, d = info.dev, f = info.fn;
+  // Memory decode off while a BAR holds all ones, or the function would claim a bogus range.
+  const uint16_t command = read16(b, d, f, pcie::kCfgCommand);
+  const bool decoding = (command & pcie::kCmdMemorySpace) != 0;
+  // Status (upper half) is RW1C: writing 0 there clears nothing.
+  if (decoding) write32(b, d, f, pcie::kCfgCommand, command & ~pcie::kCmdMemorySpace);
+
+  for (unsigned i = 0; i < count; ++i) {
+    const uint16_t off = static_cast<uint16_t>(pcie::kCfgBar0 + 4 * i);
+    const uint32_t lo = read32(b, d, f, off);
+    if (lo & kBarIo) continue;  // no I/O window to place it in
+    const bool is64 = (lo & kBarTypeMask) == kBar64;
+    if (is64 && i + 1 == count) continue;  // no register left for the upper half: malformed
+    const uint32_t hi = is64 ? read32(b, d, f, off + 4) : 0;
+
+    write32(b, d, f, off, 0xFFFFFFFF);
+    if (is64) write32(b, d, f, off + 4, 0xFFFFFFFF);
+    const uint32_t lo_mask = read32(b, d, f, off);
+    const uint32_t hi_mask = is64 ? read32(b, d, f, off + 4) : 0xFFFFFFFF;
+    write32(b, d, f, off, lo);
+    if (is64) write32(b, d, f, off + 4, hi);
+
+    // The writable address bits; the size is the lowest of them (as Linux's pci_size(), which
+    // copes with devices that do not implement every upper bit).
+    const uint64_t mask = uint64_t{hi_mask} << 32 | (lo_mask & ~kBarFlags);
+    if (is64) ++i;
+    if (mask == 0 || (!is64 && (lo_mask & ~kBarFlags) == 0)) continue;  // not implemented
+    PciBar bar;
+    bar.index = static_cast<unsigned>(is64 ? i - 1 : i);
+    bar.size = mask & (~mask + 1);
+    bar.is64 = is64;
+    bar.prefetchable = (lo & kBarPrefetch) != 0;
+    info.bars.push_back(bar);
+  }
+  if (decoding) write32(b, d, f, pcie::kCfgCommand, command);
+}
+
+// ---- Resources ----
+
+void PciEnumerator::assign_bars() {
+  std::vector<Pending> pending;
+  for (std::size_t fi = 0; fi < functions_.size(); ++fi)
+    for (std::size_t bi = 0; bi < functions_[fi].bars.size(); ++bi) pending.push_back({fi, bi});
+  // Largest first: with power-of-two sizes every BAR then lands aligned right after the previous
+  // one, so the window is packed without holes (beyond the alignment of the window's base).
+  std::stable_sort(pending.begin(), pending.end(), [&](const Pending& x, const Pending& y) {
+    return functions_[x.function].bars[x.bar].size > functions_[y.function].bars[y.bar].size;
+  });
+
+  // Every base is computed before any is written, so a window that is too small changes nothing.
+  const uint64_t end = opts_.mmio_base + opts_.mmio_size;
+  uint64_t cursor = opts_.mmio_base;
+  std::vector<uint64_t> bases(pending.size());
+  for (std::size_t k = 0; k < pending.size(); ++k) {
+    const PciFunctionInfo& f = functions_[pending[k].function];
+    const PciBar& bar = f.bars[pending[k].bar];
+    const uint64_t pad = (bar.size - (cursor & (bar.size - 1))) & (bar.size - 1);
+    auto describe = [&] {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "BAR%u (0x%llx bytes) of %s %04x:%04x", bar.index,
+                    static_cast<unsigned long long>(bar.size), bdf(f).c_str(), unsigned{f.vendor},
+                    unsigned{f.device});
+      return std::string(buf);
+    };
+    if (pad > end - cursor || bar.size > end - cursor - pad) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, " does not fit in the MMIO window [0x%llx, 0x%llx)",
+                    static_cast<unsigned long long>(opts_.mmio_base),
+                    static_cast<unsigned long long>(end));
+      throw std::runtime_error("pci: " + describe() + buf);
+    }
+    const uint64_t base = cursor + pad;
+    if (!bar.is64 && (base >= k4GiB || bar.size > k4GiB - base))
+      throw std::runtime_error("pci: 32-bit " + describe() + " would be placed above 4 GiB");
+    bases[k] = base;
+    cursor = base + bar.size;
+  }
+
+  for (std::size_t k = 0; k < pending.size(); ++k)
+    functions_[pending[k].function].bars[pending[k].bar].base = bases[k];
+  for (const auto& f : functions_) {
+    if (f.bars.empty()) continue;
+    // Decode off while a 64-bit BAR is half rewritten; program_function() enables it afterwards.
+    const uint16_t command = read16(f.bus, f.dev, f.fn, pcie::kCfgCommand);
+    const bool decoding = (command & pcie::kCmdMemorySpace) != 0;
+    if (decoding) write32(f.bus, f.dev, f.fn, pcie::kCfgCommand, command & ~pcie::kCmdMemorySpace);
+    for (const auto& bar : f.bars) {
+      const uint16_t off = static_cast<uint16_t>(pcie::kCfgBar0 + 4 * bar.index);
+      const uint32_t flags = (bar.is64 ? kBar64 : 0) | (bar.prefetchable ? kBarPrefetch : 0);
+      write32(f.bus, f.dev, f.fn, off, static_cast<uint32_t>(bar.base) | flags);
+      if (bar.is64) write32(f.bus, f.dev, f.fn, off + 4, static_cast<uint32_t>(bar.base >> 32));
+    }
+    if (decoding) write32(f.bus, f.dev, f.fn, pcie::kCfgCommand, command);
+  }
+}
+
+void PciEnumerator::program_function(PciFunctionInfo& info) {
+  const uint8_t b = info.bus, d = info.dev, f = info.fn;
+  const auto express = std::find_if(info.capabilities.begin(), info.capabilities.end(),
+                                    [](const auto& c) { return c.first == pcie::kCapPcie; });
+  if (express != info.capabilities.end()) {
+    const uint16_t cap = express->second;
+    const unsigned supported =
+        std::min(read32(b, d, f, cap + kPcieDevCap) & 7u, kMaxPayloadEncoding);
+    const unsigned mps = std::min(static_cast<unsigned>(payload_encoding(opts_.mps)), supported);
+    const unsigned mrrs = static_cast<unsigned>(payload_encoding(opts_.mrrs));
+    uint32_t ctl = read16(b, d, f, cap + kPcieDevCtl);
+    ctl = (ctl & ~(7u << kMpsShift | 7u << kMrrsShift)) | mps << kMpsShift | mrrs << kMrrsShift;
+    // Device Status (upper half) is RW1C: writing 0 there clears nothing.
+    write32(b, d, f, cap + kPcieDevCtl, ctl);
+    // Recorded as read back: what the function actually took.
+    const uint16_t now = read16(b, d, f, cap + kPcieDevCtl);
+    info.mps = 128u << ((now >> kMpsShift) & 7);
+    info.mrrs = 128u << ((now >> kMrrsShift) & 7);
+  }
+  if (opts_.enable) {
+    const uint16_t command = read16(b, d, f, pcie::kCfgCommand);
+    write32(b, d, f, pcie::kCfgCommand, command | pcie::kCmdMemorySpace | pcie::kCmdBusMaster);
+  }
+}
+
+// ---- Listing ----
+
+std::string PciEnumerator::listing() const {
+  if (functions_.empty()) return {};
+  std::string out = "[0000:00]\n";
+  std::set<uint8_t> listed{0};
+  list_bus(out, 0, "", listed);
+  return out;
+}
+
+void PciEnumerator::list_bus(std::string& out, uint8_t bus, const std::string& prefix,
+                             std::set<uint8_t>& listed) const {
+  std::vector<const PciFunctionInfo*> on_bus;
+  for (const auto& f : functions_)
+    if (f.bus == bus) on_bus.push_back(&f);
+  for (std::size_t k = 0; k < on_bus.size(); ++k) {
+    const PciFunctionInfo& f = *on_bus[k];
+    const bool last = k + 1 == on_bus.size();
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%02x:%02x.%x %04x:%04x class %06x", unsigned{f.bus},
+                  unsigned{f.dev}, unsigned{f.fn}, unsigned{f.vendor}, unsigned{f.device},
+                  static_cast<unsigned>(f.class_code));
+    out += prefix + (last ? "`-- " : "+-- ") + buf;
+    if (f.multifunction) out += " multifunction";
+    if (f.header_type == 1) {
+      std::snprintf(buf, sizeof buf, " bridge [%02x-%02x]", unsigned{f.secondary_bus},
+                    unsigned{f.subordinate_bus});
+      out += buf;
+    }
+    if (f.mps != 0) out += " mps " + std::to_string(f.mps) + " mrrs " + std::to_string(f.mrrs);
+    out += '\n';
+
+    const std::string child = prefix + (last ? "    " : "|   ");
+    for (const auto& bar : f.bars) {
+      const int digits = bar.is64 ? 16 : 8;
+      std::snprintf(buf, sizeof buf, "  BAR%u %s%s [0x%0*llx-0x%0*llx] ", bar.index,
+                    bar.is64 ? "64-bit" : "32-bit", bar.prefetchable ? " prefetchable" : "", digits,
+                    static_cast<unsigned long long>(bar.base), digits,
+                    static_cast<unsigned long long>(bar.base + bar.size - 1));
+      out += child + buf + human_size(bar.size) + '\n';
+    }
+    if (f.header_type == 1 && scanned_buses_.count(f.secondary_bus) &&
+        listed.insert(f.secondary_bus).second) {
+      std::snprintf(buf, sizeof buf, "  [0000:%02x]\n", unsigned{f.secondary_bus});
+      out += child + buf;
+      list_bus(out, f.secondary_bus, child + "  ", listed);
+    }
+  }
+}
+
+}  // namespace iovsim::cpu_stub
