@@ -38,6 +38,9 @@ class PcieExtension : public tlm::tlm_extension<PcieExtension> {
   bool execute = false;
   AddressType at = AddressType::kUntranslated;
   bool posted = false;  // memory writes (and MSIs) are posted: no completion
+  // A configuration request (CfgRd/CfgWr) routed by ID: the address is the ECAM offset
+  // bus[27:20] dev[19:15] fn[14:12] register[11:0].
+  bool config = false;
   // Set by the completer (or by the IOMMU when it blocks a request).
   CompletionStatus status = CompletionStatus::kSC;
 

@@ -16,12 +16,12 @@ SparseStore::SparseStore(uint64_t size_bytes, uint64_t page_bytes)
 }
 
 const uint8_t* SparseStore::find_page(uint64_t number) const {
-  if (number == last_number_) return last_page_;
+  Recent& r = recent_[number % kRecentPages];
+  if (r.number == number) return r.page;
   auto it = pages_.find(number);
   if (it == pages_.end()) return nullptr;
-  last_number_ = number;
-  last_page_ = it->second.get();
-  return last_page_;
+  r = Recent{number, it->second.get()};
+  return r.page;
 }
 
 uint8_t* SparseStore::page(uint64_t addr) {
@@ -30,9 +30,8 @@ uint8_t* SparseStore::page(uint64_t addr) {
   if (const uint8_t* p = find_page(number)) return const_cast<uint8_t*>(p);
   auto& slot = pages_[number];
   slot.reset(new uint8_t[page_bytes_]());
-  last_number_ = number;
-  last_page_ = slot.get();
-  return last_page_;
+  recent_[number % kRecentPages] = Recent{number, slot.get()};
+  return slot.get();
 }
 
 void SparseStore::read(uint64_t addr, void* dst, std::size_t len) const {

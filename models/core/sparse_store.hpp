@@ -2,6 +2,7 @@
 // the pages actually touched take host memory. Untouched bytes read as zero.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -43,9 +44,14 @@ class SparseStore {
   uint64_t page_bytes_;
   unsigned page_shift_;
   std::unordered_map<uint64_t, std::unique_ptr<uint8_t[]>> pages_;
-  // One-entry lookaside: DMA streams touch the same page many times in a row.
-  mutable uint64_t last_number_ = ~0ull;
-  mutable uint8_t* last_page_ = nullptr;
+  // Direct-mapped lookaside by page number, in front of pages_: DMA streams and page walks touch a
+  // working set of pages over and over. Pages are never freed, so an entry never goes stale.
+  static constexpr std::size_t kRecentPages = 256;
+  struct Recent {
+    uint64_t number = ~0ull;
+    uint8_t* page = nullptr;
+  };
+  mutable std::array<Recent, kRecentPages> recent_{};
 };
 
 }  // namespace iovsim::core

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include <iovsim/core/bitfield.hpp>
 #include <iovsim/pcie/config_space.hpp>
 
 namespace iovsim::cpu_stub {
@@ -28,6 +29,10 @@ constexpr unsigned kMpsShift = 5, kMrrsShift = 12;
 constexpr unsigned kMaxPayloadEncoding = 5;  // 4096 bytes; 6 and 7 are reserved
 // Bounds on list walks, so a corrupt next pointer cannot loop forever: each standard capability
 // takes at least 4 bytes of 0x40..0xFF, each extended one at least 4 of 0x100..0xFFF.
+// Type 1 memory windows (PCI-to-PCI bridge): base/limit pairs, address bits 31:20 in 15:4.
+constexpr uint16_t kBridgeMemBase = 0x20, kBridgePrefBase = 0x24, kBridgePrefBaseUpper = 0x28,
+                   kBridgePrefLimitUpper = 0x2C;
+constexpr uint64_t kBridgeGranule = uint64_t{1} << 20;
 constexpr unsigned kMaxCaps = (256 - 0x40) / 4, kMaxExtCaps = (4096 - 0x100) / 4;
 
 // The Device Control encoding of a size in bytes, or -1 when it is not 128 << 0..5.
@@ -96,6 +101,7 @@ const std::vector<PciFunctionInfo>& PciEnumerator::enumerate() {
   scan_bus(0);
   // Placement needs every BAR of the hierarchy (largest first), so it waits for the whole scan.
   assign_bars();
+  program_bridge_windows();
   for (auto& f : functions_) program_function(f);
   return functions_;
 }
@@ -267,9 +273,12 @@ void PciEnumerator::assign_bars() {
   std::vector<Pending> pending;
   for (std::size_t fi = 0; fi < functions_.size(); ++fi)
     for (std::size_t bi = 0; bi < functions_[fi].bars.size(); ++bi) pending.push_back({fi, bi});
-  // Largest first: with power-of-two sizes every BAR then lands aligned right after the previous
-  // one, so the window is packed without holes (beyond the alignment of the window's base).
+  // BARs below one bus-0 bridge are placed together (its memory window must cover them and nothing
+  // else), each group starting on a 1 MiB boundary, the bridge window granule. Within a group, largest
+  // first: with power-of-two sizes every BAR then lands aligned right after the previous one.
+  auto group = [&](const Pending& x) { return root_group(functions_[x.function].bus); };
   std::stable_sort(pending.begin(), pending.end(), [&](const Pending& x, const Pending& y) {
+    if (group(x) != group(y)) return group(x) < group(y);
     return functions_[x.function].bars[x.bar].size > functions_[y.function].bars[y.bar].size;
   });
 
@@ -280,6 +289,7 @@ void PciEnumerator::assign_bars() {
   for (std::size_t k = 0; k < pending.size(); ++k) {
     const PciFunctionInfo& f = functions_[pending[k].function];
     const PciBar& bar = f.bars[pending[k].bar];
+    if (k > 0 && group(pending[k]) != group(pending[k - 1])) cursor = core::align_up(cursor, kBridgeGranule);
     const uint64_t pad = (bar.size - (cursor & (bar.size - 1))) & (bar.size - 1);
     auto describe = [&] {
       char buf[160];
@@ -342,6 +352,40 @@ void PciEnumerator::program_function(PciFunctionInfo& info) {
   if (opts_.enable) {
     const uint16_t command = read16(b, d, f, pcie::kCfgCommand);
     write32(b, d, f, pcie::kCfgCommand, command | pcie::kCmdMemorySpace | pcie::kCmdBusMaster);
+  }
+}
+
+int PciEnumerator::root_group(uint8_t bus) const {
+  if (bus == 0) return -1;
+  for (std::size_t i = 0; i < functions_.size(); ++i) {
+    const PciFunctionInfo& b = functions_[i];
+    if (b.bus == 0 && b.header_type == 1 && bus >= b.secondary_bus && bus <= b.subordinate_bus)
+      return static_cast<int>(i);
+  }
+  return -1;
+}
+
+void PciEnumerator::program_bridge_windows() {
+  for (const PciFunctionInfo& br : functions_) {
+    if (br.header_type != 1) continue;
+    uint64_t lo = ~uint64_t{0}, hi = 0;
+    for (const PciFunctionInfo& f : functions_)
+      if (f.bus >= br.secondary_bus && f.bus <= br.subordinate_bus && f.bus != 0)
+        for (const PciBar& bar : f.bars) lo = std::min(lo, bar.base), hi = std::max(hi, bar.base + bar.size);
+    const uint8_t b = br.bus, d = br.dev, fn = br.fn;
+    // An empty window is base > limit. Windows are 1 MiB granules: base/limit hold address 31:20.
+    uint32_t mem = 0x0000FFF0, pref = 0x0000FFF0, pref_base_hi = 0, pref_limit_hi = 0;
+    if (hi > lo && hi <= k4GiB) {
+      mem = static_cast<uint32_t>(((lo >> 16) & 0xFFF0) | (((hi - 1) >> 16) & 0xFFF0) << 16);
+    } else if (hi > lo) {
+      pref = static_cast<uint32_t>(((lo >> 16) & 0xFFF0) | (((hi - 1) >> 16) & 0xFFF0) << 16);
+      pref_base_hi = static_cast<uint32_t>(lo >> 32);
+      pref_limit_hi = static_cast<uint32_t>((hi - 1) >> 32);
+    }
+    write32(b, d, fn, kBridgeMemBase, mem);
+    write32(b, d, fn, kBridgePrefBase, pref);
+    write32(b, d, fn, kBridgePrefBaseUpper, pref_base_hi);
+    write32(b, d, fn, kBridgePrefLimitUpper, pref_limit_hi);
   }
 }
 

@@ -104,6 +104,11 @@ class PciEnumerator {
   void size_bars(PciFunctionInfo& info);
   void read_capabilities(PciFunctionInfo& info);
   void assign_bars();
+  // Programs every bridge's memory (below 4 GiB) or prefetchable (64-bit) window to cover the BARs
+  // below it, so root ports route MMIO by address as Linux sets them up.
+  void program_bridge_windows();
+  // The index of the bus-0 bridge whose bus range holds `bus` (-1 for bus 0 or none).
+  int root_group(uint8_t bus) const;
   void program_function(PciFunctionInfo& info);
   void list_bus(std::string& out, uint8_t bus, const std::string& prefix,
                 std::set<uint8_t>& listed) const;

@@ -195,6 +195,15 @@ void PageWalker::set_root_table(uint64_t rtaddr) {
   rtaddr_ = rtaddr & core::bit_mask(63, 12);
 }
 
+std::optional<PageWalker::CachedDomain> PageWalker::cached_context(uint16_t sid) {
+  Caches& c = *caches_;
+  if (!c.context.enabled()) return std::nullopt;
+  const CachedContext* e = c.context.find(sid);
+  if (!e || e->fault != vtd::FaultReason::kNone) return std::nullopt;
+  ++c.context_hits;
+  return CachedDomain{e->did, e->fpd, e->tt};
+}
+
 WalkResult PageWalker::translate(const TranslationRequest& req, uint64_t start_ps) {
   using vtd::FaultReason;
   Caches& c = *caches_;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include <iovsim/core/params.hpp>
 #include <iovsim/core/pcie_ext.hpp>
@@ -60,6 +61,16 @@ class PageWalker {
   ~PageWalker();
   PageWalker(const PageWalker&) = delete;
   PageWalker& operator=(const PageWalker&) = delete;
+
+  // The context cache's usable (non-faulting) entry for sid, looked up as the hardware does on every
+  // translation, an IOTLB hit included: marks it most recently used and counts a hit. nullopt when the
+  // cache does not hold one (the caller must walk, which reads the context entry).
+  struct CachedDomain {
+    uint16_t did = 0;
+    bool fpd = false;
+    unsigned tt = 0;
+  };
+  std::optional<CachedDomain> cached_context(uint16_t sid);
 
   // SRTP: latch RTADDR. Invalidates nothing: software must invalidate the caches itself.
   void set_root_table(uint64_t rtaddr);

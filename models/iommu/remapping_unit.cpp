@@ -12,13 +12,17 @@ namespace iovsim::iommu {
 using sc_core::sc_time;
 
 namespace {
-const core::IntParam kWalkSlots{"iommu.walk_slots", 16, "Page walks in flight at once", core::Range{1, 4096}};
-const core::IntParam kMmioBase{"iommu.mmio_base", 0xFED90000, "Physical address of the remapping unit's registers",
+const core::IntParam kWalkSlots{"iommu.walk_slots", 16, "Page walks in flight at once",
+                                core::Range{1, 4096}};
+const core::IntParam kMmioBase{"iommu.mmio_base", 0xFED90000,
+                               "Physical address of the remapping unit's registers",
                                core::Range{0, double(int64_t{1} << 52)}};
-const core::RealParam kMmioLatency{"iommu.mmio_latency_ns", 20, "Latency of a CPU access to a register (ns)",
-                                   core::Range{0, 1e6}};
+const core::RealParam kMmioLatency{
+    "iommu.mmio_latency_ns", 20, "Latency of a CPU access to a register (ns)", core::Range{0, 1e6}};
 
-uint64_t now_ps() { return sc_core::sc_time_stamp().value(); }
+uint64_t now_ps() {
+  return sc_core::sc_time_stamp().value();
+}
 
 // One source of truth for what the unit supports: the walker obeys the caps the registers report.
 RemappingUnitConfig with_walker_caps(RemappingUnitConfig c) {
@@ -61,7 +65,8 @@ class RemappingUnit::MemoryPort : public WalkMemory, public QiMemory {
   bool write(uint64_t hpa, const void* src, unsigned len, uint64_t* t_ps) override {
     // The invalidation thread makes a status write visible no earlier than its simulated time, so a
     // driver polling the status word sees it when it really happens.
-    if (unit_.in_qi_thread_ && *t_ps > now_ps()) sc_core::wait(sc_time::from_value(*t_ps - now_ps()));
+    if (unit_.in_qi_thread_ && *t_ps > now_ps())
+      sc_core::wait(sc_time::from_value(*t_ps - now_ps()));
     return access(tlm::TLM_WRITE_COMMAND, hpa, const_cast<void*>(src), len, t_ps);
   }
 
@@ -98,33 +103,41 @@ RemappingUnit::RemappingUnit(sc_core::sc_module_name name, const RemappingUnitCo
       walk_slots_(config.walk_slots),
       walks_(stats_.add_counter("walks", "Page walks started (coalesced misses do not start one)")),
       walk_mem_reads_(stats_.add_counter("walk_mem_reads", "Memory reads issued by walks")),
-      coalesced_(stats_.add_counter("coalesced_misses", "IOTLB misses that waited for a walk already in flight")),
+      coalesced_(stats_.add_counter("coalesced_misses",
+                                    "IOTLB misses that waited for a walk already in flight")),
       faults_(stats_.add_counter("faults", "DMA remapping and interrupt remapping faults")),
-      faults_recorded_(stats_.add_counter("faults_recorded", "Faults written to a fault-recording register")),
-      bypassed_(stats_.add_counter("bypassed", "Requests passed untranslated (translation disabled)")),
-      prefetch_walks_(stats_.add_counter("prefetch_walks", "Walks started by the IOTLB prefetcher")),
-      translated_(stats_.add_counter("requests", "Requests translated (hits and misses, faults included)")),
-      translation_latency_(stats_.add_histogram("translation_latency_ns",
-                                                "Request arrival at the IOMMU to translation known (ns)")),
-      walk_latency_(stats_.add_histogram("walk_latency_ns", "Page-walk duration, slot wait excluded (ns)")),
+      faults_recorded_(
+          stats_.add_counter("faults_recorded", "Faults written to a fault-recording register")),
+      bypassed_(
+          stats_.add_counter("bypassed", "Requests passed untranslated (translation disabled)")),
+      prefetch_walks_(
+          stats_.add_counter("prefetch_walks", "Walks started by the IOTLB prefetcher")),
+      translated_(
+          stats_.add_counter("requests", "Requests translated (hits and misses, faults included)")),
+      translation_latency_(stats_.add_histogram(
+          "translation_latency_ns", "Request arrival at the IOMMU to translation known (ns)")),
+      walk_latency_(
+          stats_.add_histogram("walk_latency_ns", "Page-walk duration, slot wait excluded (ns)")),
       walk_levels_(stats_.add_histogram("walk_levels", "Paging-structure levels read per walk")),
       reason_stats_("fault_reasons", &stats_),
       rid_group_("by_rid", &stats_) {
   RegisterHooks hooks;
   hooks.set_root_table = [this](uint64_t rtaddr) { walker_->set_root_table(rtaddr); };
-  hooks.translation_enable = [this](bool on) { log_.info("translation ", on ? "enabled" : "disabled"); };
+  hooks.translation_enable = [this](bool on) {
+    log_.info("translation ", on ? "enabled" : "disabled");
+  };
   hooks.invalidate_context = [this](vtd::Granularity g, uint16_t did, uint16_t sid, unsigned fm) {
     invalidate_context(g, did, sid, fm);
   };
-  hooks.invalidate_iotlb = [this](vtd::Granularity g, uint16_t did, uint64_t addr, unsigned am, bool ih) {
-    invalidate_iotlb(g, did, addr, am, ih);
-  };
+  hooks.invalidate_iotlb = [this](vtd::Granularity g, uint16_t did, uint64_t addr, unsigned am,
+                                  bool ih) { invalidate_iotlb(g, did, addr, am, ih); };
   hooks.queue_tail_written = [this] { queue_tail_written(); };
   hooks.send_msi = [this](uint64_t addr, uint32_t data) { send_msi(addr, data); };
   regs_ = std::make_unique<RegisterFile>(config_.caps, hooks, &stats_);
   iotlb_ = std::make_unique<Iotlb>(config.iotlb, &stats_);
   hits_ = &iotlb_->stats().add_counter("hits", "IOTLB lookups that hit");
-  misses_ = &iotlb_->stats().add_counter("misses", "IOTLB lookups that missed (coalesced misses included)");
+  misses_ = &iotlb_->stats().add_counter("misses",
+                                         "IOTLB lookups that missed (coalesced misses included)");
   iotlb_->stats().add_formula("hit_rate", "hits / (hits + misses)", [this] {
     return core::ratio(double(hits_->value), double(hits_->value + misses_->value));
   });
@@ -139,7 +152,8 @@ RemappingUnit::RemappingUnit(sc_core::sc_module_name name, const RemappingUnitCo
     std::snprintf(name, sizeof name, "0x%x", r);
     reason_counters_[r] = &reason_stats_.add_counter(name, "Faults with this reason");
   }
-  stats_.add_formula("walk_slot_utilization", "Busy fraction of the walker slots over the simulated time",
+  stats_.add_formula("walk_slot_utilization",
+                     "Busy fraction of the walker slots over the simulated time",
                      [this] { return walk_slots_.occupancy(sc_core::sc_time_stamp()); });
 
   dma_in.register_b_transport(this, &RemappingUnit::dma_transport);
@@ -151,13 +165,28 @@ RemappingUnit::RemappingUnit(sc_core::sc_module_name name, const RemappingUnitCo
 RemappingUnit::~RemappingUnit() = default;
 
 RemappingUnit::RidStats& RemappingUnit::rid_stats(uint16_t sid) {
+  // DMA comes in long runs from one requester: remember the last one (RidStats never move or go).
+  if (last_rid_stats_ && last_rid_sid_ == sid) return *last_rid_stats_;
   auto& slot = rid_stats_[sid];
   if (!slot) {
     char name[8];
     std::snprintf(name, sizeof name, "%04x", sid);
     slot = std::make_unique<RidStats>(name, &rid_group_);
   }
+  last_rid_sid_ = sid;
+  last_rid_stats_ = slot.get();
   return *slot;
+}
+
+bool RemappingUnit::domain_of(uint16_t sid, uint16_t* did) {
+  if (domain_cache_sid_ != int32_t{sid}) {
+    const auto it = sid_domain_.find(sid);
+    domain_cache_sid_ = sid;
+    domain_cache_hit_ = it != sid_domain_.end();
+    domain_cache_did_ = domain_cache_hit_ ? it->second : 0;
+  }
+  *did = domain_cache_did_;
+  return domain_cache_hit_;
 }
 
 // ---- DMA path -----------------------------------------------------------------------------------
@@ -174,7 +203,8 @@ void RemappingUnit::dma_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
 
   if (!regs_->translation_enabled()) {
     ++bypassed_;
-    capture_.row(arrival, arrival, sid, iova, len, write, iova, "bypass", 0);
+    if (capture_.enabled())
+      capture_.row(arrival, arrival, sid, iova, len, write, iova, "bypass", 0);
     mem_out->b_transport(p, delay);
     return;
   }
@@ -185,11 +215,13 @@ void RemappingUnit::dma_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
   uint64_t done_all = arrival, offset = 0;
   while (offset < len) {
     Translation t = translate(sid, iova + offset, write, at, arrival);
-    const unsigned piece = static_cast<unsigned>(std::min<uint64_t>(len - offset, std::max<uint64_t>(t.bytes_left, 1)));
+    const unsigned piece = static_cast<unsigned>(
+        std::min<uint64_t>(len - offset, std::max<uint64_t>(t.bytes_left, 1)));
     ++translated_;
     translation_latency_.record(double(t.done_ps - arrival) / 1000.0);
-    capture_.row(arrival, t.done_ps, sid, iova + offset, piece, write, t.hpa, t.iotlb,
-                 static_cast<unsigned>(t.fault));
+    if (capture_.enabled())
+      capture_.row(arrival, t.done_ps, sid, iova + offset, piece, write, t.hpa, t.iotlb,
+                   static_cast<unsigned>(t.fault));
     if (!t.ok) {
       // Blocked: a read completes with UR, a write is dropped; either way nothing reaches memory.
       if (ext) ext->status = core::CompletionStatus::kUR;
@@ -221,12 +253,12 @@ void RemappingUnit::dma_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
 }
 
 RemappingUnit::Translation RemappingUnit::translate(uint16_t sid, uint64_t iova, bool write,
-                                                     core::AddressType at, uint64_t arrival) {
+                                                    core::AddressType at, uint64_t arrival) {
   const uint64_t t = arrival + hit_ps_;
   RidStats& rs = rid_stats(sid);
-  auto dom = sid_domain_.find(sid);
-  if (dom != sid_domain_.end()) {
-    if (const IotlbEntry* e = iotlb_->lookup(dom->second, iova)) {
+  uint16_t did;
+  if (domain_of(sid, &did)) {
+    if (const IotlbEntry* e = iotlb_->lookup(did, iova)) {
       Translation r;
       if (e->ready_ps <= arrival) {
         ++*hits_;
@@ -257,8 +289,8 @@ RemappingUnit::Translation RemappingUnit::translate(uint16_t sid, uint64_t iova,
   return walk(sid, iova, write, at, t);
 }
 
-RemappingUnit::Translation RemappingUnit::walk(uint16_t sid, uint64_t iova, bool write, core::AddressType at,
-                                                uint64_t t) {
+RemappingUnit::Translation RemappingUnit::walk(uint16_t sid, uint64_t iova, bool write,
+                                               core::AddressType at, uint64_t t) {
   const uint64_t start = walk_slots_.next_start(sc_time::from_value(t)).value();
   TranslationRequest req;
   req.sid = sid;
@@ -291,6 +323,7 @@ RemappingUnit::Translation RemappingUnit::walk(uint16_t sid, uint64_t iova, bool
   e.ready_ps = w.done_ps;
   iotlb_->insert(e);
   sid_domain_[sid] = w.did;
+  domain_cache_sid_ = -1;
   const uint64_t page_bytes = uint64_t{1} << w.page_shift;
   r.bytes_left = page_bytes - (iova & (page_bytes - 1));
   r.hpa = w.hpa;
@@ -327,18 +360,22 @@ void RemappingUnit::prefetch(uint16_t sid, uint16_t did, uint64_t iova, uint64_t
   }
 }
 
-void RemappingUnit::fault(uint16_t sid, uint64_t iova, bool write, vtd::FaultReason reason, bool record) {
+void RemappingUnit::fault(uint16_t sid, uint64_t iova, bool write, vtd::FaultReason reason,
+                          bool record) {
   ++faults_;
   auto it = reason_counters_.find(static_cast<unsigned>(reason));
   if (it != reason_counters_.end()) ++*it->second;
-  log_.debug("fault 0x", std::hex, static_cast<unsigned>(reason), " for ", core::format_rid(sid), " at 0x", iova,
-             std::dec, record ? "" : " (not recorded: FPD)");
+  log_.debug("fault 0x", std::hex, static_cast<unsigned>(reason), " for ", core::format_rid(sid),
+             " at 0x", iova, std::dec, record ? "" : " (not recorded: FPD)");
   if (record && regs_->record_fault(sid, iova, reason, !write)) ++faults_recorded_;
 }
 
-// ---- Invalidation ---------------------------------------------------------------------------------
+// ---- Invalidation
+// ---------------------------------------------------------------------------------
 
-void RemappingUnit::invalidate_context(vtd::Granularity g, uint16_t did, uint16_t sid, unsigned fm) {
+void RemappingUnit::invalidate_context(vtd::Granularity g, uint16_t did, uint16_t sid,
+                                       unsigned fm) {
+  domain_cache_sid_ = -1;
   switch (g) {
     case vtd::Granularity::kGlobal:
       walker_->invalidate_context_all();
@@ -363,7 +400,8 @@ void RemappingUnit::invalidate_context(vtd::Granularity g, uint16_t did, uint16_
   }
 }
 
-void RemappingUnit::invalidate_iotlb(vtd::Granularity g, uint16_t did, uint64_t addr, unsigned am, bool ih) {
+void RemappingUnit::invalidate_iotlb(vtd::Granularity g, uint16_t did, uint64_t addr, unsigned am,
+                                     bool ih) {
   switch (g) {
     case vtd::Granularity::kGlobal:
       iotlb_->invalidate_all();
@@ -420,13 +458,14 @@ void RemappingUnit::send_msi(uint64_t addr, uint32_t data) {
   msi_out->b_transport(p, delay);
 }
 
-// ---- Registers -----------------------------------------------------------------------------------
+// ---- Registers
+// -----------------------------------------------------------------------------------
 
 void RemappingUnit::mmio_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
   const uint64_t addr = p.get_address();
   const unsigned len = p.get_data_length();
-  if (addr < config_.mmio_base || addr + len > config_.mmio_base + vtd::kMmioSize || (len != 4 && len != 8) ||
-      (addr & (len - 1)) != 0) {
+  if (addr < config_.mmio_base || addr + len > config_.mmio_base + vtd::kMmioSize ||
+      (len != 4 && len != 8) || (addr & (len - 1)) != 0) {
     p.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
     return;
   }

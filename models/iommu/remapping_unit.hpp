@@ -1,26 +1,29 @@
-// The VT-d DMA-remapping unit as a SystemC module: the thin shell around the plain C++ parts (register
-// file, IOTLB, page walker with its context and paging-structure caches, invalidation queue).
+// The VT-d DMA-remapping unit as a SystemC module: the thin shell around the plain C++ parts
+// (register file, IOTLB, page walker with its context and paging-structure caches, invalidation
+// queue).
 //
 //   dma_in   upstream DMA from the root complex (PCIe extension: requester id, AT)
-//   mem_out  to host memory: translated DMA, and the walker's and invalidation queue's own reads/writes
-//   mmio     register accesses from the CPU (absolute addresses; the page at mmio_base)
-//   msi_out  fault-event and invalidation-completion MSIs, upstream to the interrupt controller
+//   mem_out  to host memory: translated DMA, and the walker's and invalidation queue's own
+//   reads/writes mmio     register accesses from the CPU (absolute addresses; the page at
+//   mmio_base) msi_out  fault-event and invalidation-completion MSIs, upstream to the interrupt
+//   controller
 //
 // Timing: an IOTLB lookup costs iotlb.hit_cycles; a miss walks on one of walk_slots walker slots (a
-// contention timeline), every table read a timed access through mem_out. A miss to a page whose walk is
-// still in flight waits for that walk (a coalesced miss) instead of walking again. Faulting requests are
-// blocked: reads complete with UR, writes are dropped (the PCIe extension carries UR either way, so
-// statistics can see them); the fault is recorded in the FRCD registers unless FPD suppresses it.
+// contention timeline), every table read a timed access through mem_out. A miss to a page whose
+// walk is still in flight waits for that walk (a coalesced miss) instead of walking again. Faulting
+// requests are blocked: reads complete with UR, writes are dropped (the PCIe extension carries UR
+// either way, so statistics can see them); the fault is recorded in the FRCD registers unless FPD
+// suppresses it.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <unordered_map>
 
-#include <systemc>
-#include <tlm>
 #include <tlm_utils/simple_initiator_socket.h>
 #include <tlm_utils/simple_target_socket.h>
+#include <systemc>
+#include <tlm>
 
 #include <iovsim/core/logger.hpp>
 #include <iovsim/core/params.hpp>
@@ -49,7 +52,8 @@ struct RemappingUnitConfig {
   double mmio_latency_ns = 20;
   std::string capture_path;  // trace.capture
 
-  // Reads iommu.*, trace.capture. The IOTLB's random-policy seed is set by the caller (the `seed` parameter).
+  // Reads iommu.*, trace.capture. The IOTLB's random-policy seed is set by the caller (the `seed`
+  // parameter).
   static RemappingUnitConfig from(const core::Config& config);
 };
 
@@ -60,7 +64,8 @@ class RemappingUnit : public sc_core::sc_module {
   tlm_utils::simple_target_socket<RemappingUnit> mmio{"mmio"};
   tlm_utils::simple_initiator_socket_optional<RemappingUnit> msi_out{"msi_out"};
 
-  RemappingUnit(sc_core::sc_module_name name, const RemappingUnitConfig& config, core::StatGroup* parent_stats);
+  RemappingUnit(sc_core::sc_module_name name, const RemappingUnitConfig& config,
+                core::StatGroup* parent_stats);
   ~RemappingUnit() override;
 
   const RemappingUnitConfig& config() const { return config_; }
@@ -85,7 +90,8 @@ class RemappingUnit : public sc_core::sc_module {
   void dma_transport(tlm::tlm_generic_payload& p, sc_core::sc_time& delay);
   void mmio_transport(tlm::tlm_generic_payload& p, sc_core::sc_time& delay);
   unsigned int mmio_debug(tlm::tlm_generic_payload& p);
-  Translation translate(uint16_t sid, uint64_t iova, bool write, core::AddressType at, uint64_t arrival_ps);
+  Translation translate(uint16_t sid, uint64_t iova, bool write, core::AddressType at,
+                        uint64_t arrival_ps);
   Translation walk(uint16_t sid, uint64_t iova, bool write, core::AddressType at, uint64_t t_ps);
   void prefetch(uint16_t sid, uint16_t did, uint64_t iova, uint64_t t_ps);
   void fault(uint16_t sid, uint64_t iova, bool write, vtd::FaultReason reason, bool record);
@@ -95,6 +101,8 @@ class RemappingUnit : public sc_core::sc_module {
   void queue_tail_written();
   void qi_thread();
   RidStats& rid_stats(uint16_t sid);
+  // sid_domain_[sid] into *did if present, through a one-requester cache.
+  bool domain_of(uint16_t sid, uint16_t* did);
 
   RemappingUnitConfig config_;
   uint64_t cycle_ps_;
@@ -110,10 +118,18 @@ class RemappingUnit : public sc_core::sc_module {
   std::unique_ptr<IotlbPrefetcher> prefetcher_;
   TranslationCapture capture_;
   core::Timeline walk_slots_;
-  // Requester -> domain for requesters whose context is cached: the IOTLB is tagged by domain, and the
-  // context-cache lookup that yields the domain runs in parallel with the IOTLB lookup on a hit.
+  // Requester -> domain for requesters whose context is cached: the IOTLB is tagged by domain, and
+  // the context-cache lookup that yields the domain runs in parallel with the IOTLB lookup on a
+  // hit.
   std::unordered_map<uint16_t, uint16_t> sid_domain_;
+  // The last sid_domain_ lookup (domain_of): requester (-1: none), whether it had a domain, which.
+  // Reset to -1 whenever sid_domain_ changes.
+  int32_t domain_cache_sid_ = -1;
+  bool domain_cache_hit_ = false;
+  uint16_t domain_cache_did_ = 0;
   std::unordered_map<uint16_t, std::unique_ptr<RidStats>> rid_stats_;
+  uint16_t last_rid_sid_ = 0;  // the last rid_stats() requester, and its stats (null: none yet)
+  RidStats* last_rid_stats_ = nullptr;
   sc_core::sc_event qi_event_;
   bool qi_pending_ = false;
   bool in_qi_thread_ = false;

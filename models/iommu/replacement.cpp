@@ -25,7 +25,8 @@ class ListPolicy : public ReplacementPolicy {
         tail_(sets, kNil) {}
 
   void touch(unsigned set, unsigned way) override {
-    if (!move_on_touch_) return;
+    // Moving the front way to the front changes nothing.
+    if (!move_on_touch_ || head_[set] == way) return;
     unlink(set, way);
     push_front(set, way);
   }

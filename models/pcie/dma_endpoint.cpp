@@ -106,7 +106,8 @@ uint64_t DmaEndpoint::next_offset(uint64_t i) {
   const uint64_t t = config_.transfer_bytes;
   switch (config_.pattern) {
     case DmaPattern::kRandom:
-      return (rng_() % slots_) * t;
+      // The same draw either way; a mask spares the division when the slot count allows it.
+      return ((slots_ & (slots_ - 1)) == 0 ? rng_() & (slots_ - 1) : rng_() % slots_) * t;
     case DmaPattern::kSequential:
       return (i % slots_) * t;
     case DmaPattern::kCyclic: {

@@ -70,6 +70,14 @@ sc_time Link::serialization(uint64_t wire_bytes) const {
   return sc_time::from_value(static_cast<uint64_t>(std::llround(wire_bytes * ps_per_byte_)));
 }
 
+sc_time Link::serialization(uint64_t wire_bytes, SerializationMemo& memo) const {
+  if (memo.wire_bytes != wire_bytes) {
+    memo.wire_bytes = wire_bytes;
+    memo.time = serialization(wire_bytes);
+  }
+  return memo.time;
+}
+
 void Link::b_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
   const sc_time now = sc_core::sc_time_stamp();
   const uint64_t addr = p.get_address();
@@ -79,7 +87,7 @@ void Link::b_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
 
   const uint64_t up_wire =
       read ? read_request_wire_bytes(lp, addr, size) : write_wire_bytes(lp, addr, size);
-  const sc_time up_service = serialization(up_wire);
+  const sc_time up_service = serialization(up_wire, up_memo_);
   const sc_time up_start = up_.acquire(now + delay, up_service);
   up_bytes_ += up_wire;
   tlps_up_ += core::div_ceil(size, read ? lp.mrrs : lp.mps);
@@ -91,7 +99,7 @@ void Link::b_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
     // A failed read comes back as one completion without data.
     const uint64_t down_wire =
         p.is_response_ok() ? read_completion_wire_bytes(lp, size) : completion_overhead(lp);
-    const sc_time down_service = serialization(down_wire);
+    const sc_time down_service = serialization(down_wire, down_memo_);
     const sc_time down_start = down_.acquire(now + delay, down_service);
     down_bytes_ += down_wire;
     tlps_down_ += p.is_response_ok() ? core::div_ceil(size, lp.mps) : 1;

@@ -41,6 +41,13 @@ class Link : public sc_core::sc_module {
   sc_core::sc_time serialization(uint64_t wire_bytes) const;
 
  private:
+  // serialization(), remembered for the last size of one direction (a workload repeats its sizes,
+  // and llround is a library call).
+  struct SerializationMemo {
+    uint64_t wire_bytes = ~uint64_t{0};
+    sc_core::sc_time time;
+  };
+  sc_core::sc_time serialization(uint64_t wire_bytes, SerializationMemo& memo) const;
   void b_transport(tlm::tlm_generic_payload& p, sc_core::sc_time& delay);
   unsigned int transport_dbg(tlm::tlm_generic_payload& p) { return host_side->transport_dbg(p); }
 
@@ -49,6 +56,7 @@ class Link : public sc_core::sc_module {
   double ps_per_byte_;
   sc_core::sc_time latency_;
   core::Timeline up_, down_;
+  SerializationMemo up_memo_, down_memo_;
 
   core::StatGroup stats_;
   core::Counter& up_bytes_;
