@@ -84,6 +84,8 @@ Platform::Platform(sc_core::sc_module_name name, const core::Config& config,
     cpu_->mmio.bind(iommu_->mmio);
     bring_up_iommu(config, ep_cfg);
   } else {
+    if (!iommu::TranslationCapture::path_from(config).empty())
+      throw core::ConfigError("trace.capture records IOMMU translations: it needs iommu.enabled=true");
     rc_->dma_out.bind(memory_->in);
   }
   if (kHostCache.get(config) == "warm") memory_->add_warm_range(dma_hpa_base_, ep_cfg.window_bytes);
@@ -118,7 +120,7 @@ void Platform::bring_up_iommu(const core::Config& config, const pcie::DmaEndpoin
     driver_->attach_device(ep.requester_id, domain, static_cast<unsigned>(kAw.get(config)));
     driver_->map(domain, map_base, map_base + offset, map_bytes, page);
   } catch (const std::invalid_argument& e) {
-    throw core::ConfigError(std::string("IOMMU driver: ") + e.what());
+    throw core::ConfigError(e.what());
   }
 }
 

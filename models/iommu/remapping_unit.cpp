@@ -178,17 +178,6 @@ RemappingUnit::RidStats& RemappingUnit::rid_stats(uint16_t sid) {
   return *slot;
 }
 
-bool RemappingUnit::domain_of(uint16_t sid, uint16_t* did) {
-  if (domain_cache_sid_ != int32_t{sid}) {
-    const auto it = sid_domain_.find(sid);
-    domain_cache_sid_ = sid;
-    domain_cache_hit_ = it != sid_domain_.end();
-    domain_cache_did_ = domain_cache_hit_ ? it->second : 0;
-  }
-  *did = domain_cache_did_;
-  return domain_cache_hit_;
-}
-
 // ---- DMA path -----------------------------------------------------------------------------------
 
 void RemappingUnit::dma_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
@@ -256,9 +245,12 @@ RemappingUnit::Translation RemappingUnit::translate(uint16_t sid, uint64_t iova,
                                                     core::AddressType at, uint64_t arrival) {
   const uint64_t t = arrival + hit_ps_;
   RidStats& rs = rid_stats(sid);
-  uint16_t did;
-  if (domain_of(sid, &did)) {
-    if (const IotlbEntry* e = iotlb_->lookup(did, iova)) {
+  // The IOTLB is tagged by domain: the context-cache lookup that yields it runs alongside the IOTLB
+  // lookup. Without a cached context the request walks (reading the context entry). Requests with an
+  // ATS address type never use the IOTLB's untranslated-request entries.
+  const auto ctx = at == core::AddressType::kUntranslated ? walker_->cached_context(sid) : std::nullopt;
+  if (ctx) {
+    if (const IotlbEntry* e = iotlb_->lookup(ctx->did, iova)) {
       Translation r;
       if (e->ready_ps <= arrival) {
         ++*hits_;
@@ -277,7 +269,7 @@ RemappingUnit::Translation RemappingUnit::translate(uint16_t sid, uint64_t iova,
       r.hpa = e->translate(iova);
       if ((write && !e->write) || (!write && !e->read)) {
         r.fault = write ? vtd::FaultReason::kWriteDenied : vtd::FaultReason::kReadDenied;
-        fault(sid, iova, write, r.fault, true);
+        fault(sid, iova, write, r.fault, !(ctx->fpd && vtd::fpd_suppresses(r.fault)));
         return r;
       }
       r.ok = true;
@@ -306,6 +298,12 @@ RemappingUnit::Translation RemappingUnit::walk(uint16_t sid, uint64_t iova, bool
 
   Translation r;
   r.done_ps = w.done_ps;
+  if (at == core::AddressType::kTranslationRequest && w.fault == vtd::FaultReason::kNone) {
+    // Answering with a translation completion is the device-TLB (ATS) issue's work; until then the
+    // request is refused rather than treated as a memory access.
+    log_.warn("ATS translation request from ", core::format_rid(sid), " refused: not modelled yet");
+    return r;
+  }
   r.bytes_left = 4096 - (iova & 4095);
   if (w.fault != vtd::FaultReason::kNone) {
     r.fault = w.fault;
@@ -321,9 +319,8 @@ RemappingUnit::Translation RemappingUnit::walk(uint16_t sid, uint64_t iova, bool
   e.write = w.write;
   e.sid = sid;
   e.ready_ps = w.done_ps;
-  iotlb_->insert(e);
-  sid_domain_[sid] = w.did;
-  domain_cache_sid_ = -1;
+  // Only untranslated requests fill the IOTLB: a translated request's address is already an HPA.
+  if (at == core::AddressType::kUntranslated) iotlb_->insert(e);
   const uint64_t page_bytes = uint64_t{1} << w.page_shift;
   r.bytes_left = page_bytes - (iova & (page_bytes - 1));
   r.hpa = w.hpa;
@@ -375,26 +372,16 @@ void RemappingUnit::fault(uint16_t sid, uint64_t iova, bool write, vtd::FaultRea
 
 void RemappingUnit::invalidate_context(vtd::Granularity g, uint16_t did, uint16_t sid,
                                        unsigned fm) {
-  domain_cache_sid_ = -1;
   switch (g) {
     case vtd::Granularity::kGlobal:
       walker_->invalidate_context_all();
-      sid_domain_.clear();
       break;
     case vtd::Granularity::kDomain:
       walker_->invalidate_context_domain(did);
-      for (auto it = sid_domain_.begin(); it != sid_domain_.end();)
-        it = it->second == did ? sid_domain_.erase(it) : std::next(it);
       break;
-    case vtd::Granularity::kDeviceOrPage: {
+    case vtd::Granularity::kDeviceOrPage:
       walker_->invalidate_context_device(sid, fm);
-      // FM 1, 2, 3 leave SID bit 2, bits 2:1, bits 2:0 out of the comparison.
-      static const uint16_t kMasks[4] = {0xFFFF, 0xFFFB, 0xFFF9, 0xFFF8};
-      const uint16_t mask = kMasks[fm & 3];
-      for (auto it = sid_domain_.begin(); it != sid_domain_.end();)
-        it = (it->first & mask) == (sid & mask) ? sid_domain_.erase(it) : std::next(it);
       break;
-    }
     default:
       break;
   }

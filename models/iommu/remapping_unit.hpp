@@ -101,8 +101,6 @@ class RemappingUnit : public sc_core::sc_module {
   void queue_tail_written();
   void qi_thread();
   RidStats& rid_stats(uint16_t sid);
-  // sid_domain_[sid] into *did if present, through a one-requester cache.
-  bool domain_of(uint16_t sid, uint16_t* did);
 
   RemappingUnitConfig config_;
   uint64_t cycle_ps_;
@@ -118,15 +116,6 @@ class RemappingUnit : public sc_core::sc_module {
   std::unique_ptr<IotlbPrefetcher> prefetcher_;
   TranslationCapture capture_;
   core::Timeline walk_slots_;
-  // Requester -> domain for requesters whose context is cached: the IOTLB is tagged by domain, and
-  // the context-cache lookup that yields the domain runs in parallel with the IOTLB lookup on a
-  // hit.
-  std::unordered_map<uint16_t, uint16_t> sid_domain_;
-  // The last sid_domain_ lookup (domain_of): requester (-1: none), whether it had a domain, which.
-  // Reset to -1 whenever sid_domain_ changes.
-  int32_t domain_cache_sid_ = -1;
-  bool domain_cache_hit_ = false;
-  uint16_t domain_cache_did_ = 0;
   std::unordered_map<uint16_t, std::unique_ptr<RidStats>> rid_stats_;
   uint16_t last_rid_sid_ = 0;  // the last rid_stats() requester, and its stats (null: none yet)
   RidStats* last_rid_stats_ = nullptr;

@@ -1,10 +1,14 @@
 // trace.capture: one CSV row per translated request (TLP), in the order translations complete
 // (contract.md §4): issue_ns,done_ns,rid,iova,size,dir,hpa,iotlb,latency_ns,fault
+// Rows arrive in request order; they are held until no later request can complete earlier (requests
+// reach the IOMMU in time order, and none completes before it arrives), then written by completion time.
 #pragma once
 
 #include <cstdint>
 #include <cstdio>
+#include <queue>
 #include <string>
+#include <vector>
 
 #include <iovsim/core/params.hpp>
 
@@ -25,7 +29,16 @@ class TranslationCapture {
            uint64_t hpa, const char* iotlb, unsigned fault);
 
  private:
+  struct Row {
+    uint64_t done_ps, seq;
+    std::string text;
+    bool operator>(const Row& o) const { return done_ps != o.done_ps ? done_ps > o.done_ps : seq > o.seq; }
+  };
+  void flush_until(uint64_t watermark_ps);
+
   std::FILE* file_ = nullptr;
+  std::priority_queue<Row, std::vector<Row>, std::greater<Row>> pending_;
+  uint64_t seq_ = 0;
 };
 
 }  // namespace iovsim::iommu

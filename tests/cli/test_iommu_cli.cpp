@@ -95,8 +95,13 @@ TEST_CASE("trace.capture writes one row per translated request") {
   std::getline(in, line);
   CHECK(line == "issue_ns,done_ns,rid,iova,size,dir,hpa,iotlb,latency_ns,fault");
   int rows = 0, misses = 0;
+  double last_done = 0;
   while (std::getline(in, line)) {
     ++rows;
+    // In completion order: done_ns (2nd column) never decreases.
+    const double done = std::stod(line.substr(line.find(',') + 1));
+    CHECK(done >= last_done);
+    last_done = done;
     CHECK(std::count(line.begin(), line.end(), ',') == 9);
     CHECK(line.find(",01:00.0,0x1") != std::string::npos);
     CHECK(line.find(",64,R,0x") != std::string::npos);
@@ -115,6 +120,9 @@ TEST_CASE("impossible IOMMU configurations exit 2") {
   CHECK(r.err.find("lru, plru, fifo, random") != std::string::npos);
   r = run_iovsim("--set iommu.enabled=true --set workload.page_size=1G --set iommu.cap.sllps=1", "bad_sp");
   CHECK(r.status == 2);
+  r = run_iovsim("--set trace.capture=/tmp/x.csv", "capture_no_iommu");
+  CHECK(r.status == 2);
+  CHECK(r.err.find("iommu.enabled=true") != std::string::npos);
 }
 
 TEST_CASE("the summary shows IOTLB hit rate, walks and translation latency") {
