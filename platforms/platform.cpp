@@ -34,6 +34,15 @@ const core::IntParam kTablesBytes{"driver.tables_bytes", int64_t{256} << 20, "Si
 const core::IntParam kHpaOffset{"driver.hpa_offset", int64_t{64} << 30,
                                 "With the IOMMU on, the DMA window's IOVA + this = where its data lives in host memory",
                                 core::Range{0, double(int64_t{1} << 52)}};
+const core::BoolParam kEnumerate{"cpu.enumerate", true,
+                                 "The CPU stub enumerates PCI at boot (BARs, MPS/MRRS, memory space, bus "
+                                 "mastering); false leaves devices as at reset, unable to DMA"};
+const core::BoolParam kListDevices{"cpu.list_devices", false,
+                                   "Print the devices enumeration found (an lspci -tv-like tree) in the summary"};
+const core::IntParam kMmioBase{"cpu.mmio_base", 0xC0000000, "Start of the window BARs are assigned from",
+                               core::Range{0, double(int64_t{1} << 52)}};
+const core::IntParam kMmioBytes{"cpu.mmio_bytes", 0x10000000, "Size of that window (bytes)",
+                                core::Range{0x100000, double(int64_t{1} << 40)}};
 const core::EnumParam kHostCache{
     "workload.host_cache",
     "warm",
@@ -56,72 +65,119 @@ Platform::Platform(sc_core::sc_module_name name, const core::Config& config,
   auto mem_cfg = memory::HostMemoryConfig::from(config);
   auto link_cfg = pcie::LinkConfig::from(config);
   auto rc_cfg = pcie::RootComplexConfig::from(config);
-  auto ep_cfg = pcie::DmaEndpointConfig::from(config);
-  ep_cfg.seed = seed_of(config);
-  if (ep_cfg.window_base + ep_cfg.window_bytes > mem_cfg.size_bytes)
+  ep_cfg_ = pcie::DmaEndpointConfig::from(config);
+  ep_cfg_.seed = seed_of(config);
+  if (ep_cfg_.window_base + ep_cfg_.window_bytes > mem_cfg.size_bytes)
     throw core::ConfigError(
         "the DMA window [workload.window_base, +workload.window_bytes) lies beyond "
         "memory.size_bytes");
 
   memory_ = std::make_unique<memory::HostMemory>("memory", mem_cfg, stats_root);
   rc_ = std::make_unique<pcie::RootComplex>("rc", rc_cfg, stats_root);
+  // The endpoint sits below root port 0: device 0, function 0 of its secondary bus.
+  ep_cfg_.requester_id = core::make_rid(rc_->secondary_bus(0), 0, 0);
   link_ = std::make_unique<pcie::Link>("link", link_cfg, stats_root);
-  endpoint_ = std::make_unique<pcie::DmaEndpoint>("endpoint", ep_cfg, stats_root);
+  endpoint_ = std::make_unique<pcie::DmaEndpoint>("endpoint", ep_cfg_, stats_root);
   cpu_ = std::make_unique<cpu_stub::CpuPort>("cpu");
   irq_ = std::make_unique<cpu_stub::InterruptController>("irq", stats_root);
 
   endpoint_->dma.bind(link_->device_side);
   link_->host_side.bind(rc_->upstream);
+  rc_->downstream.bind(link_->host_down);
+  link_->device_down.bind(endpoint_->pcie_in);
+  rc_->msi_out.bind(irq_->msi_in);
   cpu_->mem.bind(memory_->cpu);
-  dma_hpa_base_ = ep_cfg.window_base;
+  cpu_->mmio.bind(rc_->cpu);
+  // Enumeration programs the endpoint's Device Control: the link then splits at those sizes.
+  pcie::ConfigSpace& cs = endpoint_->config_space();
+  cs.on_write([this, &cs](uint16_t, unsigned) { link_->set_payload_sizes(cs.mps(), cs.mrrs()); });
+
+  dma_hpa_base_ = ep_cfg_.window_base;
   if (kIommu.get(config)) {
     auto iommu_cfg = iommu::RemappingUnitConfig::from(config);
     iommu_cfg.iotlb.seed = seed_of(config);
     iommu_ = std::make_unique<iommu::RemappingUnit>("iommu", iommu_cfg, stats_root);
     rc_->dma_out.bind(iommu_->dma_in);
     iommu_->mem_out.bind(memory_->in);
-    iommu_->msi_out.bind(irq_->msi_in);
-    cpu_->mmio.bind(iommu_->mmio);
-    bring_up_iommu(config, ep_cfg);
+    iommu_->msi_out.bind(irq_->chipset_in);
+    rc_->chipset_mmio.bind(iommu_->mmio);
+    rc_->add_chipset_window(iommu_cfg.mmio_base, iommu::vtd::kMmioSize);
+    check_iommu_config(config);
   } else {
     if (!iommu::TranslationCapture::path_from(config).empty())
       throw core::ConfigError("trace.capture records IOMMU translations: it needs iommu.enabled=true");
     rc_->dma_out.bind(memory_->in);
   }
-  if (kHostCache.get(config) == "warm") memory_->add_warm_range(dma_hpa_base_, ep_cfg.window_bytes);
+  if (kHostCache.get(config) == "warm") memory_->add_warm_range(dma_hpa_base_, ep_cfg_.window_bytes);
+
+  if (kEnumerate.get(config)) {
+    cpu_stub::EnumeratorOptions opts;
+    opts.ecam_base = rc_cfg.ecam_base;
+    opts.mmio_base = static_cast<uint64_t>(kMmioBase.get(config));
+    opts.mmio_size = static_cast<uint64_t>(kMmioBytes.get(config));
+    opts.mps = link_cfg.params.mps;
+    opts.mrrs = link_cfg.params.mrrs;
+    try {
+      enumerator_ = std::make_unique<cpu_stub::PciEnumerator>(*cpu_, opts);
+    } catch (const std::invalid_argument& e) {
+      throw core::ConfigError(std::string("cpu.mmio_base/cpu.mmio_bytes: ") + e.what());
+    }
+  }
 }
 
-void Platform::bring_up_iommu(const core::Config& config, const pcie::DmaEndpointConfig& ep) {
+// Everything the IOMMU bring-up will need is checked here, at elaboration, so that a bad
+// configuration is a clear error before the simulation starts.
+void Platform::check_iommu_config(const core::Config& config) {
+  const auto& caps = iommu_->config().caps;
+  const unsigned aw = static_cast<unsigned>(kAw.get(config));
+  if (!caps.supports_aw(aw))
+    throw core::ConfigError("driver.aw = " + std::to_string(aw) + " is not in iommu.cap.sagaw");
+  page_bytes_ = static_cast<uint64_t>(kPageSize.get(config));
+  if ((page_bytes_ == (uint64_t{1} << 21) && !caps.supports_superpage(2)) ||
+      (page_bytes_ == (uint64_t{1} << 30) && !caps.supports_superpage(3)))
+    throw core::ConfigError("workload.page_size = " + std::to_string(page_bytes_) +
+                            " needs that superpage size in iommu.cap.sllps");
   const uint64_t tables = static_cast<uint64_t>(kTablesBase.get(config));
   const uint64_t tables_bytes = static_cast<uint64_t>(kTablesBytes.get(config));
-  const uint64_t page = static_cast<uint64_t>(kPageSize.get(config));
   const uint64_t offset = static_cast<uint64_t>(kHpaOffset.get(config));
-  if (offset % page != 0)
+  if (offset % page_bytes_ != 0)
     throw core::ConfigError("driver.hpa_offset must be a multiple of workload.page_size");
-  dma_hpa_base_ = ep.window_base + offset;
-  const uint64_t map_base = core::align_down(ep.window_base, page);
-  const uint64_t map_bytes = core::align_up(ep.window_base + ep.window_bytes, page) - map_base;
+  dma_hpa_base_ = ep_cfg_.window_base + offset;
+  map_base_ = core::align_down(ep_cfg_.window_base, page_bytes_);
+  map_bytes_ = core::align_up(ep_cfg_.window_base + ep_cfg_.window_bytes, page_bytes_) - map_base_;
   const uint64_t memory_bytes = memory_->config().size_bytes;
-  if (map_base + offset + map_bytes > memory_bytes || tables + tables_bytes > memory_bytes)
+  if (map_base_ + offset + map_bytes_ > memory_bytes || tables + tables_bytes > memory_bytes)
     throw core::ConfigError(
         "the DMA window's host pages (workload.window_base + driver.hpa_offset) or the driver's table "
         "region (driver.tables_base) lie beyond memory.size_bytes");
-  if (tables < map_base + offset + map_bytes && map_base + offset < tables + tables_bytes)
+  if (tables < map_base_ + offset + map_bytes_ && map_base_ + offset < tables + tables_bytes)
     throw core::ConfigError("driver.tables_base overlaps the DMA window's host pages");
-
   cpu_stub::IommuDriverOptions opts;
   opts.invalidation = kInvalidation.get(config) == "queued" ? cpu_stub::InvalidationMode::kQueued
                                                               : cpu_stub::InvalidationMode::kRegister;
   table_pages_ = std::make_unique<cpu_stub::PageAllocator>(*cpu_, tables, tables_bytes);
   driver_ = std::make_unique<cpu_stub::IommuDriver>(*cpu_, iommu_->config().mmio_base, *table_pages_, opts);
-  try {
-    driver_->bring_up();
-    const uint16_t domain = 1;
-    driver_->attach_device(ep.requester_id, domain, static_cast<unsigned>(kAw.get(config)));
-    driver_->map(domain, map_base, map_base + offset, map_bytes, page);
-  } catch (const std::invalid_argument& e) {
-    throw core::ConfigError(e.what());
-  }
+}
+
+void Platform::start_of_simulation() {
+  // Boot, before any device runs and before time advances: bindings are complete now, so the CPU
+  // stub's accesses can travel through the root complex.
+  if (enumerator_) enumerator_->enumerate();
+  if (iommu_) bring_up_iommu();
+  // The device starts once boot's own traffic has drained, so none of it queues ahead of the workload.
+  endpoint_->start_at(std::max(cpu_->boot_horizon(), memory_->busy_until()));
+}
+
+void Platform::bring_up_iommu() {
+  const unsigned aw = static_cast<unsigned>(kAw.get(config_));
+  const uint16_t domain = 1;
+  driver_->bring_up();
+  driver_->attach_device(ep_cfg_.requester_id, domain, aw);
+  driver_->map(domain, map_base_, map_base_ + (dma_hpa_base_ - ep_cfg_.window_base), map_bytes_, page_bytes_);
+}
+
+std::string Platform::device_listing() const {
+  return enumerator_ && kListDevices.get(config_) ? enumerator_->listing() : std::string();
 }
 
 std::string Platform::describe_platform() const {

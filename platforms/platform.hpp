@@ -1,15 +1,17 @@
 // The platform builder: reads the parameters and constructs and wires the modules.
 //
-//   DMA endpoint --dma--> Link --host_side--> RootComplex --dma_out--> HostMemory          (no IOMMU)
-//   DMA endpoint --dma--> Link --host_side--> RootComplex --dma_out--> RemappingUnit --mem_out--> HostMemory
-//   CpuPort --mem--> HostMemory.cpu,  CpuPort --mmio--> RemappingUnit.mmio,
-//   RemappingUnit --msi_out--> InterruptController
+//   DmaEndpoint.dma --> Link.device_side ... Link.host_side --> RootComplex.upstream[0]
+//   RootComplex.downstream[0] --> Link.host_down ... Link.device_down --> DmaEndpoint.pcie_in
+//   RootComplex.dma_out --> RemappingUnit.dma_in, RemappingUnit.mem_out --> HostMemory.in
+//                           (or RootComplex.dma_out --> HostMemory.in without the IOMMU)
+//   RootComplex.msi_out and RemappingUnit.msi_out --> InterruptController.msi_in
+//   CpuPort.mem --> HostMemory.cpu;  CpuPort.mmio --> RootComplex.cpu (ECAM, device BARs), and
+//   RootComplex.chipset_mmio --> RemappingUnit.mmio (the IOMMU's register page)
 //
-// With the IOMMU on, the CPU stub's IOMMU driver brings the unit up at elaboration (root table,
-// queued invalidation, translation enable), gives the endpoint a domain, and maps the DMA window's
-// IOVAs to host memory with workload.page_size pages.
-//
-// Build one Platform per process (SystemC elaborates once), then sc_start().
+// At the start of simulation, before any device runs, the CPU stub does what an OS does at boot:
+// PCI enumeration (BARs, MPS/MRRS, memory space and bus mastering), then, with the IOMMU on, the
+// IOMMU driver's bring-up, a domain for the endpoint, and the DMA window's IOVAs mapped to host memory
+// with workload.page_size pages. Build one Platform per process (SystemC elaborates once).
 #pragma once
 
 #include <memory>
@@ -23,6 +25,7 @@
 #include <iovsim/cpu_stub/interrupt_controller.hpp>
 #include <iovsim/cpu_stub/iommu_driver.hpp>
 #include <iovsim/cpu_stub/page_allocator.hpp>
+#include <iovsim/cpu_stub/pci_enumerator.hpp>
 #include <iovsim/iommu/remapping_unit.hpp>
 #include <iovsim/memory/host_memory.hpp>
 #include <iovsim/pcie/dma_endpoint.hpp>
@@ -48,9 +51,15 @@ class Platform : public sc_core::sc_module {
   // Two lines for the summary: the platform, the workload.
   std::string describe_platform() const;
   std::string describe_workload() const;
+  // The devices enumeration found, as an lspci -tv-like tree ("" before enumeration or when
+  // cpu.list_devices is off).
+  std::string device_listing() const;
+  cpu_stub::PciEnumerator* enumerator() { return enumerator_.get(); }
 
  private:
-  void bring_up_iommu(const core::Config& config, const pcie::DmaEndpointConfig& endpoint);
+  void start_of_simulation() override;
+  void check_iommu_config(const core::Config& config);
+  void bring_up_iommu();
 
   const core::Config& config_;
   std::unique_ptr<memory::HostMemory> memory_;
@@ -62,7 +71,10 @@ class Platform : public sc_core::sc_module {
   std::unique_ptr<iommu::RemappingUnit> iommu_;
   std::unique_ptr<cpu_stub::PageAllocator> table_pages_;
   std::unique_ptr<cpu_stub::IommuDriver> driver_;
+  std::unique_ptr<cpu_stub::PciEnumerator> enumerator_;
+  pcie::DmaEndpointConfig ep_cfg_;
   uint64_t dma_hpa_base_ = 0;  // where the DMA window's data lives in host memory
+  uint64_t map_base_ = 0, map_bytes_ = 0, page_bytes_ = 4096;
 };
 
 // The `seed` parameter.

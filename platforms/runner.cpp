@@ -41,6 +41,7 @@ RunResult run(const core::Config& config, const RunOptions& options) {
            {"requests", requests},      {"requests_per_wall_s", wall > 0 ? requests / wall : 0.0}};
   r.platform_text = platform.describe_platform();
   r.workload_text = platform.describe_workload();
+  r.devices_text = platform.device_listing();
   return r;
 }
 

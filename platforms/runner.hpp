@@ -20,6 +20,7 @@ struct RunResult {
   core::StatMap stats;
   nlohmann::json run;  // version, seed, sim_time_ns, wall_s, requests_per_wall_s, ...
   std::string platform_text, workload_text;
+  std::string devices_text;  // enumeration's device tree when cpu.list_devices is on
 };
 
 RunResult run(const core::Config& config, const RunOptions& options = {});

@@ -40,7 +40,11 @@ uint64_t CpuPort::register_access(tlm::tlm_command cmd, uint64_t addr, unsigned 
   p.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
   sc_core::sc_time delay = sc_core::SC_ZERO_TIME;
   mmio->b_transport(p, delay);
-  if (in_thread() && delay > sc_core::SC_ZERO_TIME) sc_core::wait(delay);
+  if (in_thread()) {
+    if (delay > sc_core::SC_ZERO_TIME) sc_core::wait(delay);
+  } else if (sc_core::sc_time_stamp() + delay > boot_horizon_) {
+    boot_horizon_ = sc_core::sc_time_stamp() + delay;
+  }
   if (!p.is_response_ok()) {
     // Unclaimed register space reads as all ones, as on a real bus.
     return cmd == tlm::TLM_READ_COMMAND ? (size == 8 ? ~uint64_t{0} : 0xFFFFFFFFull) : 0;

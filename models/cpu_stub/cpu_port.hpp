@@ -25,11 +25,16 @@ class CpuPort : public sc_core::sc_module, public HostAccess {
   uint64_t mmio_read(uint64_t addr, unsigned size) override;
   void mmio_write(uint64_t addr, unsigned size, uint64_t value) override;
   void relax() override;
+  // Latest completion of the register accesses made outside a thread (at boot, before time runs):
+  // devices should not start before it.
+  sc_core::sc_time boot_horizon() const { return boot_horizon_; }
 
  private:
   void debug(tlm::tlm_command cmd, uint64_t hpa, void* data, std::size_t len);
   uint64_t register_access(tlm::tlm_command cmd, uint64_t addr, unsigned size, uint64_t value);
   static bool in_thread();
+
+  sc_core::sc_time boot_horizon_ = sc_core::SC_ZERO_TIME;
 };
 
 }  // namespace iovsim::cpu_stub

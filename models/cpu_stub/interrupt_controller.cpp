@@ -15,6 +15,7 @@ InterruptController::InterruptController(sc_core::sc_module_name name,
       malformed_(stats_.add_counter("malformed",
                                     "Writes to the interrupt window that are not a valid MSI")) {
   msi_in.register_b_transport(this, &InterruptController::b_transport);
+  chipset_in.register_b_transport(this, &InterruptController::b_transport);
 }
 
 void InterruptController::b_transport(tlm::tlm_generic_payload& p, sc_core::sc_time& delay) {

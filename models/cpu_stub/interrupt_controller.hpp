@@ -27,7 +27,10 @@ struct InterruptMessage {
 
 class InterruptController : public sc_core::sc_module {
  public:
+  // Message sources: the root complex's interrupt window, and the chipset's own (the IOMMU's fault
+  // and invalidation-completion events).
   tlm_utils::simple_target_socket_optional<InterruptController> msi_in{"msi_in"};
+  tlm_utils::simple_target_socket_optional<InterruptController> chipset_in{"chipset_in"};
 
   InterruptController(sc_core::sc_module_name name, core::StatGroup* parent_stats);
 

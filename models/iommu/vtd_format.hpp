@@ -202,4 +202,72 @@ struct QiDescriptor {
   uint64_t wait_status_addr() const { return hi & core::bit_mask(63, 2); }
 };
 
+// ---- Interrupt remapping (§4) -------------------------------------------------------------------
+// IRTA register: table base 63:12, EIME 11 (x2APIC destinations), S 3:0 (2^(S+1) entries).
+struct Irta {
+  uint64_t v = 0;
+  uint64_t base() const { return v & core::bit_mask(63, 12); }
+  bool eime() const { return bit(v, 11); }
+  unsigned s() const { return static_cast<unsigned>(bits(v, 3, 0)); }
+  uint32_t entries() const { return uint32_t{1} << (s() + 1); }
+};
+
+// The address of an MSI (a 4-byte memory write to 0xFEEx_xxxx).
+struct MsiAddress {
+  uint64_t v = 0;
+  bool in_interrupt_range() const { return bits(v, 63, 32) == 0 && bits(v, 31, 20) == 0xFEE; }
+  bool remappable() const { return bit(v, 4); }  // IF
+  // Remappable format: handle[14:0] at 19:5, SHV at 3, handle[15] at 2.
+  bool shv() const { return bit(v, 3); }
+  uint16_t handle() const {
+    return static_cast<uint16_t>(bits(v, 19, 5) | (uint64_t{bit(v, 2)} << 15));
+  }
+  // Compatibility format: destination APIC id 19:12, RH 3, DM 2.
+  unsigned compat_destination() const { return static_cast<unsigned>(bits(v, 19, 12)); }
+  bool compat_rh() const { return bit(v, 3); }
+  bool compat_dm() const { return bit(v, 2); }
+};
+
+// The data of an MSI.
+struct MsiData {
+  uint32_t v = 0;
+  uint16_t subhandle() const { return static_cast<uint16_t>(bits(v, 15, 0)); }  // remappable, SHV
+  bool subhandle_reserved_set() const { return bits(v, 31, 16) != 0; }          // remappable, SHV
+  // Compatibility format: vector 7:0, delivery mode 10:8, level (assert) 14, trigger 15 (1 level).
+  unsigned vector() const { return static_cast<unsigned>(bits(v, 7, 0)); }
+  unsigned delivery_mode() const { return static_cast<unsigned>(bits(v, 10, 8)); }
+  bool level_assert() const { return bit(v, 14); }
+  bool trigger_level() const { return bit(v, 15); }
+};
+
+// Interrupt-remapping table entry (16 B at IRTA + 16 * index).
+struct Irte {
+  uint64_t lo = 0, hi = 0;
+  bool present() const { return bit(lo, 0); }
+  bool fpd() const { return bit(lo, 1); }
+  bool dm() const { return bit(lo, 2); }  // 0 physical, 1 logical
+  bool rh() const { return bit(lo, 3); }
+  bool tm() const { return bit(lo, 4); }  // 0 edge, 1 level
+  unsigned dlm() const { return static_cast<unsigned>(bits(lo, 7, 5)); }
+  unsigned avail() const { return static_cast<unsigned>(bits(lo, 11, 8)); }
+  bool im() const { return bit(lo, 15); }  // 0 remapped, 1 posted
+  unsigned vector() const { return static_cast<unsigned>(bits(lo, 23, 16)); }
+  uint32_t dst() const { return static_cast<uint32_t>(bits(lo, 63, 32)); }
+  unsigned xapic_id() const { return static_cast<unsigned>(bits(lo, 47, 40)); }  // DST[15:8]
+  uint16_t sid() const { return static_cast<uint16_t>(bits(hi, 15, 0)); }
+  unsigned sq() const { return static_cast<unsigned>(bits(hi, 17, 16)); }
+  unsigned svt() const { return static_cast<unsigned>(bits(hi, 19, 18)); }
+  // Reserved bits of a present entry. Remapped format (IM = 0): 14:12, 31:24, 127:84, and in xAPIC
+  // mode the DST bits other than 15:8 (entry bits 39:32 and 63:48). Posted format (IM = 1), whose
+  // 63:38 and 127:96 hold the posted-descriptor address and bit 14 URG: only 13:12 and 95:84 are
+  // checked. SVT = 3 is reserved in both.
+  bool reserved_set(bool x2apic) const {
+    if (svt() == 3) return true;
+    if (im()) return bits(lo, 13, 12) != 0 || bits(hi, 31, 20) != 0;
+    if (bits(lo, 14, 12) != 0 || bits(lo, 31, 24) != 0 || bits(hi, 63, 20) != 0) return true;
+    return !x2apic && (bits(lo, 39, 32) != 0 || bits(lo, 63, 48) != 0);
+  }
+};
+constexpr unsigned kSvtNone = 0, kSvtSidSq = 1, kSvtBusRange = 2;
+
 }  // namespace iovsim::iommu::vtd

@@ -97,6 +97,12 @@ sc_time HostMemory::transfer_time(uint64_t bytes) const {
   return sc_time::from_value(static_cast<uint64_t>(std::llround(bytes * ps_per_byte_per_channel_)));
 }
 
+sc_time HostMemory::busy_until() const {
+  sc_time t = sc_core::SC_ZERO_TIME;
+  for (const auto& ch : channels_) t = std::max(t, ch.horizon());
+  return t;
+}
+
 bool HostMemory::check(tlm::tlm_generic_payload& p) {
   if (p.get_byte_enable_ptr()) {
     p.set_response_status(tlm::TLM_BYTE_ENABLE_ERROR_RESPONSE);

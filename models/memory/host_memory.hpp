@@ -46,6 +46,8 @@ class HostMemory : public sc_core::sc_module {
   bool is_warm(uint64_t addr) const;
   // Time a channel is busy moving `bytes` (zero when bandwidth is unlimited).
   sc_core::sc_time transfer_time(uint64_t bytes) const;
+  // When the last access accepted so far leaves its channel.
+  sc_core::sc_time busy_until() const;
 
  private:
   void b_transport(tlm::tlm_generic_payload& p, sc_core::sc_time& delay);

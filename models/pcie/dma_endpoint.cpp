@@ -1,6 +1,7 @@
 #include "dma_endpoint.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <functional>
 #include <queue>
@@ -77,6 +78,8 @@ DmaEndpoint::DmaEndpoint(sc_core::sc_module_name name, const DmaEndpointConfig& 
                          core::StatGroup* parent_stats)
     : sc_module(name),
       config_(config),
+      cfg_(0x19EE, 0x4000, 0x020000),
+      bar0_(kBar0Bytes, 0),
       // Mix the module name into the seed so two endpoints with one seed draw different streams.
       rng_(config.seed ^
            (std::hash<std::string>{}(std::string(this->name())) * 0x9e3779b97f4a7c15ull)),
@@ -87,6 +90,8 @@ DmaEndpoint::DmaEndpoint(sc_core::sc_module_name name, const DmaEndpointConfig& 
       bytes_(stats_.add_counter("bytes",
                                 "Payload bytes of the completed DMA requests (measured phase)")),
       errors_(stats_.add_counter("errors", "DMA requests completed with an error status (UR, CA)")),
+      not_issued_(stats_.add_counter(
+          "bme_blocked", "Requests the endpoint did not issue: Bus Master Enable was clear")),
       measured_ns_(stats_.add_scalar(
           "measured_ns",
           "Length of the measured phase: first measured issue to last completion (ns)")),
@@ -99,6 +104,10 @@ DmaEndpoint::DmaEndpoint(sc_core::sc_module_name name, const DmaEndpointConfig& 
   stats_.add_formula(
       "throughput_gbps", "Payload bits per simulated nanosecond over the measured phase (Gb/s)",
       [this] { return core::ratio(8.0 * double(bytes_.value), measured_ns_.value); });
+  cfg_.define_bar(0, kBar0Bytes, /*is64=*/true, /*prefetchable=*/true);
+  cfg_.add_pcie(/*max_payload_supported=*/5);  // 4096 B: the link's MPS is what enumeration programs
+  cfg_.add_msix(/*table_size=*/8, 0, kMsixTable, 0, kMsixPba);
+  pcie_in.register_b_transport(this, &DmaEndpoint::pcie_transport);
   SC_THREAD(run);
 }
 
@@ -138,6 +147,7 @@ void DmaEndpoint::run() {
 
   // Times in picoseconds (the SystemC time resolution): free time of each in-flight slot.
   std::priority_queue<uint64_t, std::vector<uint64_t>, std::greater<uint64_t>> slots;
+  if (start_at_ > sc_core::sc_time_stamp()) wait(start_at_ - sc_core::sc_time_stamp());
   const uint64_t start = sc_core::sc_time_stamp().value();
   for (unsigned s = 0; s < c.in_flight(); ++s) slots.push(start);
   const uint64_t interval =
@@ -146,6 +156,13 @@ void DmaEndpoint::run() {
   uint64_t next_issue = start, first_measured = 0, last_done = start;
 
   for (uint64_t i = 0; i < c.requests; ++i) {
+    if (!cfg_.bus_master()) {
+      // A function may not master the bus until software sets Bus Master Enable: report, don't issue.
+      status_ |= kStatusBmeBlocked;
+      not_issued_ += c.requests - i;
+      log_.error("Bus Master Enable is clear: ", c.requests - i, " DMA requests not issued");
+      break;
+    }
     const uint64_t issue = std::max(slots.top(), next_issue);
     slots.pop();
     next_issue = issue + interval;
@@ -182,6 +199,56 @@ void DmaEndpoint::run() {
   finished_ = true;
   if (progress_) progress_(completed_, c.requests);
   finished_event_.notify(sc_core::SC_ZERO_TIME);
+}
+
+// ---- Requests from the root port ------------------------------------------------------------
+
+uint64_t DmaEndpoint::bar0_read(uint32_t offset) const {
+  switch (offset) {
+    case kRegId: return (uint64_t{0x4000} << 16) | 0x19EE;
+    case kRegStatus: return status_;
+    case kRegCompleted: return completed_;
+    case kRegErrors: return errors_.value;
+    default: break;
+  }
+  uint64_t v = 0;
+  if (offset + 8 <= bar0_.size()) std::memcpy(&v, &bar0_[offset], 8);
+  return v;
+}
+
+void DmaEndpoint::pcie_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
+  (void)delay;
+  const auto* ext = p.get_extension<core::PcieExtension>();
+  const uint64_t addr = p.get_address();
+  const unsigned len = p.get_data_length();
+  p.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
+  if (ext && ext->config) {
+    // Type 0 configuration request: this is function 0 of device 0 on its link.
+    const unsigned dev = (addr >> 15) & 0x1f, fn = (addr >> 12) & 7;
+    const uint16_t reg = static_cast<uint16_t>(addr & 0xfff);
+    if (dev != 0 || fn != 0 || (len != 1 && len != 2 && len != 4)) return;
+    uint32_t v = 0;
+    if (p.is_read()) {
+      v = cfg_.read(reg, len);
+      std::memcpy(p.get_data_ptr(), &v, len);
+    } else {
+      std::memcpy(&v, p.get_data_ptr(), len);
+      cfg_.write(reg, len, v);
+    }
+    p.set_response_status(tlm::TLM_OK_RESPONSE);
+    return;
+  }
+  // Memory request: only BAR0, only with memory space enabled.
+  const auto bar = cfg_.bar_hit(addr, len);
+  if (!bar || *bar != 0 || len > 8) return;
+  const uint32_t offset = static_cast<uint32_t>(addr - *cfg_.bar_address(0));
+  if (p.is_read()) {
+    const uint64_t v = bar0_read(offset & ~7u) >> (8 * (offset & 7));
+    std::memcpy(p.get_data_ptr(), &v, len);
+  } else if (offset >= kMsixTable && offset + len <= kBar0Bytes) {
+    std::memcpy(&bar0_[offset], p.get_data_ptr(), len);
+  }
+  p.set_response_status(tlm::TLM_OK_RESPONSE);
 }
 
 }  // namespace iovsim::pcie

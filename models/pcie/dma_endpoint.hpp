@@ -15,12 +15,15 @@
 #include <vector>
 
 #include <tlm_utils/simple_initiator_socket.h>
+#include <tlm_utils/simple_target_socket.h>
 #include <systemc>
 #include <tlm>
 
 #include <iovsim/core/logger.hpp>
 #include <iovsim/core/params.hpp>
 #include <iovsim/core/stats.hpp>
+
+#include "config_space.hpp"
 
 namespace iovsim::pcie {
 
@@ -51,14 +54,27 @@ struct DmaEndpointConfig {
 class DmaEndpoint : public sc_core::sc_module {
  public:
   tlm_utils::simple_initiator_socket<DmaEndpoint> dma{"dma"};
+  // Requests from the root port: configuration requests (its config space) and MMIO to BAR0.
+  tlm_utils::simple_target_socket_optional<DmaEndpoint> pcie_in{"pcie_in"};
+
+  // BAR0 (64 KiB, 64-bit): read-only registers, and the MSI-X table and PBA.
+  static constexpr uint64_t kBar0Bytes = 64 * 1024;
+  static constexpr uint32_t kRegId = 0x0, kRegStatus = 0x8, kRegCompleted = 0x10, kRegErrors = 0x18,
+                            kMsixTable = 0x2000, kMsixPba = 0x3000;
+  static constexpr uint32_t kStatusBmeBlocked = 1u << 0;
 
   DmaEndpoint(sc_core::sc_module_name name, const DmaEndpointConfig& config,
               core::StatGroup* parent_stats);
 
   const DmaEndpointConfig& config() const { return config_; }
+  // The function's configuration space: vendor 0x19EE (Netronome, as pcie-bench's NFP), device 0x4000,
+  // class 0x020000; BAR0; PCI Express (max payload 4096) and MSI-X capabilities.
+  ConfigSpace& config_space() { return cfg_; }
   // Offset in the window of request i (deterministic for a given seed).
   uint64_t next_offset(uint64_t i);
   uint64_t completed() const { return completed_; }
+  // The first request is issued no earlier than t (the platform starts devices once boot is done).
+  void start_at(const sc_core::sc_time& t) { start_at_ = t; }
   bool finished() const { return finished_; }
   // Called every few thousand requests and at the end: (requests completed, requests total).
   void on_progress(std::function<void(uint64_t, uint64_t)> f) { progress_ = std::move(f); }
@@ -68,8 +84,14 @@ class DmaEndpoint : public sc_core::sc_module {
  private:
   SC_HAS_PROCESS(DmaEndpoint);
   void run();
+  void pcie_transport(tlm::tlm_generic_payload& p, sc_core::sc_time& delay);
+  uint64_t bar0_read(uint32_t offset) const;
 
   DmaEndpointConfig config_;
+  ConfigSpace cfg_;
+  std::vector<uint8_t> bar0_;  // writable part of BAR0 (MSI-X table and PBA)
+  uint32_t status_ = 0;
+  sc_core::sc_time start_at_ = sc_core::SC_ZERO_TIME;
   std::mt19937_64 rng_;
   uint64_t slots_;  // transfer-sized slots in the window
   uint64_t completed_ = 0;
@@ -82,6 +104,7 @@ class DmaEndpoint : public sc_core::sc_module {
   core::Counter& transactions_;
   core::Counter& bytes_;
   core::Counter& errors_;
+  core::Counter& not_issued_;
   core::Scalar& measured_ns_;
   core::Histogram& latency_;
 };

@@ -53,16 +53,39 @@ unsigned completion_overhead(const LinkParams& p) {
   return 20u + (p.ecrc ? 4u : 0u);
 }
 
+unsigned config_overhead(const LinkParams& p) {
+  return 20u + (p.ecrc ? 4u : 0u);
+}
+
+uint64_t write_tlps(const LinkParams& p, uint64_t size) {
+  return div_ceil(size, p.mps);
+}
+
+uint64_t read_request_tlps(const LinkParams& p, uint64_t size) {
+  return div_ceil(size, p.mrrs);
+}
+
+unsigned completion_unit(const LinkParams& p) {
+  return p.rcb != 0 ? p.rcb : p.mps;
+}
+
+uint64_t read_completion_tlps(const LinkParams& p, uint64_t size) {
+  // Full MRd chunks each split into ceil(MRRS / unit) completions, the last chunk into its own.
+  const uint64_t unit = completion_unit(p);
+  const uint64_t full = size / p.mrrs, rest = size % p.mrrs;
+  return full * div_ceil(p.mrrs, unit) + div_ceil(rest, unit);
+}
+
 uint64_t write_wire_bytes(const LinkParams& p, uint64_t addr, uint64_t size) {
-  return div_ceil(size, p.mps) * request_overhead(p, addr, size) + size;
+  return write_tlps(p, size) * request_overhead(p, addr, size) + size;
 }
 
 uint64_t read_request_wire_bytes(const LinkParams& p, uint64_t addr, uint64_t size) {
-  return div_ceil(size, p.mrrs) * request_overhead(p, addr, size);
+  return read_request_tlps(p, size) * request_overhead(p, addr, size);
 }
 
 uint64_t read_completion_wire_bytes(const LinkParams& p, uint64_t size) {
-  return div_ceil(size, p.mps) * completion_overhead(p) + size;
+  return read_completion_tlps(p, size) * completion_overhead(p) + size;
 }
 
 }  // namespace iovsim::pcie

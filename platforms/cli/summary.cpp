@@ -1,6 +1,7 @@
 #include "summary.hpp"
 
 #include <cstdio>
+#include <sstream>
 #include <string>
 
 #include <iovsim/platforms/progress.hpp>
@@ -34,12 +35,20 @@ void print_summary(std::ostream& os, const platforms::RunResult& r) {
   os << "iovsim " << r.run["version"].get<std::string>() << "  (seed "
      << r.run["seed"].get<uint64_t>() << ")\n";
   os << "  platform   " << r.platform_text << "\n";
-  os << "  workload   " << r.workload_text << "\n\n";
+  os << "  workload   " << r.workload_text << "\n";
+  if (!r.devices_text.empty()) {
+    os << "  devices\n";
+    std::istringstream lines(r.devices_text);
+    for (std::string line; std::getline(lines, line);) os << "    " << line << "\n";
+  }
+  os << "\n";
   row(os, "transactions",
       format("%.0f", stat(r, "workload.transactions")) +
           (stat(r, "workload.errors") > 0
                ? format("  (%.0f completed with errors)", stat(r, "workload.errors"))
                : std::string()));
+  if (stat(r, "workload.bme_blocked") > 0)
+    row(os, "not issued", format("%.0f requests: the endpoint's Bus Master Enable was clear", stat(r, "workload.bme_blocked")));
   row(os, "throughput", format("%.2f Gb/s", stat(r, "workload.throughput_gbps")));
   row(os, "latency",
       "p50 " + format("%.0f", stat(r, h + ".p50")) + "  p90 " +

@@ -41,7 +41,7 @@ class Machine {
         irq_("irq", &stats_),
         port_("port") {
     iommu_.mem_out.bind(mem_.in);
-    iommu_.msi_out.bind(irq_.msi_in);
+    iommu_.msi_out.bind(irq_.chipset_in);
     port_.dma.bind(iommu_.dma_in);
     port_.mmio.bind(iommu_.mmio);
   }

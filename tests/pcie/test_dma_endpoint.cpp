@@ -51,6 +51,8 @@ struct Bench {
   Bench(const pcie::DmaEndpointConfig& c, sc_time latency, unsigned servers = 0)
       : ep("endpoint", c, &root), target("target", latency, servers) {
     ep.dma.bind(target.socket);
+    // Software has enabled the function as a bus master (no DMA otherwise).
+    ep.config_space().write(pcie::kCfgCommand, 2, pcie::kCmdBusMaster);
   }
   void run() { sc_core::sc_start(); }
   core::StatMap stats() const {
@@ -324,6 +326,8 @@ TEST_CASE("endpoint: every transaction carries the PCIe extension with the reque
   StubTarget rd_target("rd_target", ns(50)), wr_target("wr_target", ns(50));
   rd.dma.bind(rd_target.socket);
   wr.dma.bind(wr_target.socket);
+  rd.config_space().write(pcie::kCfgCommand, 2, pcie::kCmdBusMaster);
+  wr.config_space().write(pcie::kCfgCommand, 2, pcie::kCmdBusMaster);
   sc_core::sc_start();
 
   REQUIRE(rd_target.seen.size() == 5);
@@ -394,4 +398,31 @@ TEST_CASE("endpoint: the module rejects a transfer size of zero or larger than t
   pcie::DmaEndpointConfig big = base_config(1);
   big.transfer_bytes = 2 * big.window_bytes;
   CHECK_THROWS_AS(pcie::DmaEndpoint("big", big, &root), core::ConfigError);
+}
+
+TEST_CASE("endpoint: with Bus Master Enable clear, no DMA is issued and the error is reported",
+          "[dma_endpoint]") {
+  core::StatGroup root;
+  pcie::DmaEndpoint ep("endpoint", base_config(10), &root);
+  StubTarget target("target", ns(100), 0);
+  ep.dma.bind(target.socket);
+  sc_core::sc_start();
+  core::StatMap m;
+  root.collect(m);
+  CHECK(target.seen.empty());
+  CHECK(std::get<uint64_t>(m.at("workload.bme_blocked")) == 10);
+  CHECK(std::get<uint64_t>(m.at("workload.transactions")) == 0);
+  CHECK(ep.finished());
+}
+
+TEST_CASE("endpoint: config space and BAR0 answer requests from the root port", "[dma_endpoint]") {
+  core::StatGroup root;
+  pcie::DmaEndpoint ep("endpoint", base_config(1), &root);
+  auto& cs = ep.config_space();
+  CHECK(cs.read(pcie::kCfgVendor, 4) == 0x400019EE);
+  CHECK(cs.find_capability(pcie::kCapPcie) != 0);
+  CHECK(cs.find_capability(pcie::kCapMsix) != 0);
+  // BAR0: 64-bit prefetchable 64 KiB: sizing reads back ~0xFFFF with the flags 0b1100.
+  cs.write(pcie::kCfgBar0, 4, 0xFFFFFFFF);
+  CHECK(cs.read(pcie::kCfgBar0, 4) == 0xFFFF000C);
 }

@@ -152,3 +152,37 @@ TEST_CASE("invalid generation, lane count or MPS throws", "[link_timing]") {
     CHECK_THROWS_AS(tlp_gbps(params(3, 8, mps)), std::invalid_argument);
   }
 }
+
+TEST_CASE("per-TLP split: MWr at MPS, MRd at MRRS, CplD at MPS or RCB within each MRd",
+          "[link_timing]") {
+  LinkParams p = params(3, 8, 256, 512);
+  CHECK(write_tlps(p, 1) == 1);
+  CHECK(write_tlps(p, 256) == 1);
+  CHECK(write_tlps(p, 257) == 2);
+  CHECK(read_request_tlps(p, 4096) == 8);
+  CHECK(completion_unit(p) == 256);           // RCB 0: completions at MPS
+  CHECK(read_completion_tlps(p, 1000) == 4);  // MRd of 512 (2 CplD) and 488 (2 CplD)
+  // RCB 64: a 512 B MRd comes back as 8 CplD of 64 B.
+  p.rcb = 64;
+  CHECK(completion_unit(p) == 64);
+  CHECK(read_completion_tlps(p, 512) == 8);
+  CHECK(read_completion_tlps(p, 100) == 2);  // 64 + 36
+  CHECK(read_completion_wire_bytes(p, 1024) == 16 * 20 + 1024);
+  // MRRS 128 below MPS 512: each 128 B MRd gets one CplD, so 8 for 1024 B, not ceil(1024/512).
+  LinkParams q = params(3, 16, 512, 128);
+  CHECK(read_completion_tlps(q, 1024) == 8);
+  CHECK(read_completion_wire_bytes(q, 1024) == 8 * 20 + 1024);
+  // Partial last MRd: 600 B at MRRS 512, MPS 256: MRd 512 (2 CplD) + MRd 88 (1 CplD).
+  CHECK(read_completion_tlps(params(3, 8, 256, 512), 600) == 3);
+  // Chunks: all full-sized but the last.
+  CHECK(chunk_bytes(1000, 256, 0) == 256);
+  CHECK(chunk_bytes(1000, 256, 3) == 232);
+  CHECK(chunk_bytes(64, 256, 0) == 64);
+}
+
+TEST_CASE("configuration requests have a 3 DW header: 20 B, 24 B with ECRC", "[link_timing]") {
+  LinkParams p = params(3, 8);
+  CHECK(config_overhead(p) == 20);
+  p.ecrc = true;
+  CHECK(config_overhead(p) == 24);
+}

@@ -42,6 +42,8 @@ struct Bench {
     driver.socket.bind(rc.upstream);
     rc.dma_out.bind(target.socket);
     sc_core::sc_start(sc_core::SC_ZERO_TIME);
+    // Enumeration would set bus mastering on the root port; without it nothing goes upstream.
+    rc.root_port(0).write(pcie::kCfgCommand, 2, pcie::kCmdBusMaster | pcie::kCmdMemorySpace);
   }
 };
 
@@ -98,6 +100,7 @@ TEST_CASE("upstream path: link + root complex + memory latencies add up exactly"
   link.host_side.bind(rc.upstream);
   rc.dma_out.bind(mem.in);
   sc_core::sc_start(sc_core::SC_ZERO_TIME);
+  rc.root_port(0).write(pcie::kCfgCommand, 2, pcie::kCmdBusMaster | pcie::kCmdMemorySpace);
 
   // Gen3 x8 MPS 256: 57.885 Gb/s TLP rate (calibration.md §1).
   const double tlp = 8.0 * 128.0 / 130.0 * 8.0 * (1.0 - 16.0 / 203.0 - 4.0 / 1538.0);

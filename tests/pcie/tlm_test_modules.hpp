@@ -42,6 +42,7 @@ struct Txn {
     p.set_streaming_width(len);
     p.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
     ext->posted = cmd == tlm::TLM_WRITE_COMMAND;
+    ext->requester_id = 0x0100;  // 01:00.0: below root port 0
     if (with_extension) {
       p.set_extension(ext);
     } else {
