@@ -43,6 +43,10 @@ const core::IntParam kMmioBase{"cpu.mmio_base", 0xC0000000, "Start of the window
                                core::Range{0, double(int64_t{1} << 52)}};
 const core::IntParam kMmioBytes{"cpu.mmio_bytes", 0x10000000, "Size of that window (bytes)",
                                 core::Range{0x100000, double(int64_t{1} << 40)}};
+const core::IntParam kMsiVector{"workload.msi_vector", 0x41, "Vector the endpoint's MSI-X interrupt is programmed with",
+                                core::Range{32, 255}};
+const core::IntParam kMsiApic{"workload.msi_apic", 0, "APIC id (CPU) the endpoint's interrupt is sent to",
+                              core::Range{0, 255}};
 const core::EnumParam kHostCache{
     "workload.host_cache",
     "warm",
@@ -79,13 +83,13 @@ Platform::Platform(sc_core::sc_module_name name, const core::Config& config,
   link_ = std::make_unique<pcie::Link>("link", link_cfg, stats_root);
   endpoint_ = std::make_unique<pcie::DmaEndpoint>("endpoint", ep_cfg_, stats_root);
   cpu_ = std::make_unique<cpu_stub::CpuPort>("cpu");
-  irq_ = std::make_unique<cpu_stub::InterruptController>("irq", stats_root);
+  irq_ = std::make_unique<cpu_stub::InterruptController>(
+      "irq", stats_root, cpu_stub::InterruptControllerConfig::from(config));
 
   endpoint_->dma.bind(link_->device_side);
   link_->host_side.bind(rc_->upstream);
   rc_->downstream.bind(link_->host_down);
   link_->device_down.bind(endpoint_->pcie_in);
-  rc_->msi_out.bind(irq_->msi_in);
   cpu_->mem.bind(memory_->cpu);
   cpu_->mmio.bind(rc_->cpu);
   // Enumeration programs the endpoint's Device Control: the link then splits at those sizes.
@@ -98,6 +102,10 @@ Platform::Platform(sc_core::sc_module_name name, const core::Config& config,
     iommu_cfg.iotlb.seed = seed_of(config);
     iommu_ = std::make_unique<iommu::RemappingUnit>("iommu", iommu_cfg, stats_root);
     rc_->dma_out.bind(iommu_->dma_in);
+    // Device interrupts go through the IOMMU's interrupt-remapping side (which passes them on
+    // unchanged while IR is off).
+    rc_->msi_out.bind(iommu_->msi_in);
+    iommu_->irq_out.bind(irq_->msi_in);
     iommu_->mem_out.bind(memory_->in);
     iommu_->msi_out.bind(irq_->chipset_in);
     rc_->chipset_mmio.bind(iommu_->mmio);
@@ -107,6 +115,14 @@ Platform::Platform(sc_core::sc_module_name name, const core::Config& config,
     if (!iommu::TranslationCapture::path_from(config).empty())
       throw core::ConfigError("trace.capture records IOMMU translations: it needs iommu.enabled=true");
     rc_->dma_out.bind(memory_->in);
+    rc_->msi_out.bind(irq_->msi_in);
+  }
+  ir_enabled_ = iommu::ir_enabled_param(config);
+  if (ir_enabled_) {
+    if (!iommu_) throw core::ConfigError("iommu.ir.enabled needs iommu.enabled=true");
+    if (!iommu_->config().caps.ir) throw core::ConfigError("iommu.ir.enabled needs iommu.ecap.ir=true");
+    if (kInvalidation.get(config) != "queued")
+      throw core::ConfigError("iommu.ir.enabled needs driver.invalidation=queued (the IEC is invalidated by QI)");
   }
   if (kHostCache.get(config) == "warm") memory_->add_warm_range(dma_hpa_base_, ep_cfg_.window_bytes);
 
@@ -164,6 +180,7 @@ void Platform::start_of_simulation() {
   // stub's accesses can travel through the root complex.
   if (enumerator_) enumerator_->enumerate();
   if (iommu_) bring_up_iommu();
+  if (ep_cfg_.msi_every > 0) program_interrupts();
   // The device starts once boot's own traffic has drained, so none of it queues ahead of the workload.
   endpoint_->start_at(std::max(cpu_->boot_horizon(), memory_->busy_until()));
 }
@@ -174,6 +191,39 @@ void Platform::bring_up_iommu() {
   driver_->bring_up();
   driver_->attach_device(ep_cfg_.requester_id, domain, aw);
   driver_->map(domain, map_base_, map_base_ + (dma_hpa_base_ - ep_cfg_.window_base), map_bytes_, page_bytes_);
+}
+
+// The endpoint's MSI-X vector 0, as a driver programs it: remappable format through an IRTE with
+// interrupt remapping, compatibility format without; then unmasked and MSI-X enabled.
+void Platform::program_interrupts() {
+  const unsigned vector = static_cast<unsigned>(kMsiVector.get(config_));
+  const unsigned apic = static_cast<unsigned>(kMsiApic.get(config_));
+  const uint16_t sid = ep_cfg_.requester_id;
+  const cpu_stub::PciFunctionInfo* f = enumerator_ ? enumerator_->find(sid) : nullptr;
+  if (!f || f->bars.empty()) {
+    log_.warn("workload.msi_every: the endpoint was not enumerated, its interrupt is not programmed");
+    return;
+  }
+  cpu_stub::MsiProgramming msg;
+  if (ir_enabled_) {
+    driver_->enable_interrupt_remapping();
+    cpu_stub::IrteSpec spec;
+    spec.sid = sid;
+    spec.vector = vector;
+    spec.dest_apic = apic;
+    msg = driver_->map_interrupt(spec);
+  } else {
+    msg = cpu_stub::IommuDriver::compat_message(apic, vector);
+  }
+  irq_->expect_vector(apic, vector);
+  const uint64_t entry = f->bars[0].base + pcie::DmaEndpoint::kMsixTable;  // vector 0's table entry
+  cpu_->mmio_write(entry + 0, 4, msg.address & 0xFFFFFFFFu);
+  cpu_->mmio_write(entry + 4, 4, msg.address >> 32);
+  cpu_->mmio_write(entry + 8, 4, msg.data);
+  cpu_->mmio_write(entry + 12, 4, 0);  // unmask
+  const uint16_t cap = endpoint_->config_space().find_capability(pcie::kCapMsix);
+  const uint64_t ecam = rc_->config().ecam_base + (uint64_t{core::rid_bus(sid)} << 20) + cap;
+  cpu_->mmio_write(ecam, 4, cpu_->mmio_read(ecam, 4) | (uint32_t{pcie::kMsixCtrlEnable} << 16));
 }
 
 std::string Platform::device_listing() const {

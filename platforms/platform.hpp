@@ -19,6 +19,7 @@
 
 #include <systemc>
 
+#include <iovsim/core/logger.hpp>
 #include <iovsim/core/params.hpp>
 #include <iovsim/core/stats.hpp>
 #include <iovsim/cpu_stub/cpu_port.hpp>
@@ -60,6 +61,7 @@ class Platform : public sc_core::sc_module {
   void start_of_simulation() override;
   void check_iommu_config(const core::Config& config);
   void bring_up_iommu();
+  void program_interrupts();
 
   const core::Config& config_;
   std::unique_ptr<memory::HostMemory> memory_;
@@ -75,6 +77,8 @@ class Platform : public sc_core::sc_module {
   pcie::DmaEndpointConfig ep_cfg_;
   uint64_t dma_hpa_base_ = 0;  // where the DMA window's data lives in host memory
   uint64_t map_base_ = 0, map_bytes_ = 0, page_bytes_ = 4096;
+  bool ir_enabled_ = false;
+  core::Logger log_{"platform"};
 };
 
 // The `seed` parameter.

@@ -34,6 +34,25 @@ constexpr uint64_t gran(vtd::Granularity g) {
   return static_cast<uint64_t>(g);
 }
 
+// Interrupt remapping (§4).
+constexpr uint64_t kIrteBytes = 16;
+constexpr uint64_t kMsiBase = 0xFEE00000;
+constexpr unsigned kMaxIrtEntries = 65536;
+bool delivery_mode_ok(unsigned dm) {
+  return dm <= 7 && dm != 3 && dm != 6;  // 3 and 6 are reserved
+}
+// What a remapped-format, xAPIC IRTE can hold; checked before anything is written.
+void check_irte_spec(const IrteSpec& spec) {
+  if (spec.vector > 0xFF) throw std::invalid_argument("iommu driver: IRTE vector above 255");
+  if (!delivery_mode_ok(spec.delivery_mode))
+    throw std::invalid_argument("iommu driver: IRTE delivery mode " +
+                                std::to_string(spec.delivery_mode) + " is reserved");
+  if (spec.dest_apic > 0xFF)
+    throw std::invalid_argument("iommu driver: xAPIC destination above 255 (EIME = 0)");
+  if (spec.svt > vtd::kSvtBusRange) throw std::invalid_argument("iommu driver: IRTE SVT 3");
+  if (spec.sq > 3) throw std::invalid_argument("iommu driver: IRTE SQ above 3");
+}
+
 bool present(uint64_t sl_entry) {
   return (sl_entry & (kSlR | kSlW)) != 0;
 }
@@ -222,6 +241,128 @@ void IommuDriver::invalidate_range(uint16_t did, uint64_t iova, uint64_t size) {
     invalidate_iotlb_pages(did, a, am);
     a += kPage << am;
   }
+}
+
+// ---- Interrupt remapping ---------------------------------------------------------------------
+
+void IommuDriver::require_ir(const char* what) const {
+  if (!ir_enabled_)
+    throw std::logic_error(std::string("iommu driver: ") + what +
+                           " before enable_interrupt_remapping()");
+}
+
+void IommuDriver::require_irte(uint16_t index, const char* what) const {
+  require_ir(what);
+  if (index >= irt_entries_ || !irte_used_[index])
+    throw std::invalid_argument(std::string("iommu driver: ") + what + ": IRTE " +
+                                std::to_string(index) + " is not allocated");
+}
+
+void IommuDriver::enable_interrupt_remapping(unsigned irt_entries) {
+  require_up("enable_interrupt_remapping");
+  if (ir_enabled_) throw std::logic_error("iommu driver: interrupt remapping already enabled");
+  if (!bit(ecap_, vtd::EcapFields::kIr))
+    throw std::invalid_argument("iommu driver: interrupt remapping not supported (ECAP.IR)");
+  if (!queued_)
+    throw std::invalid_argument(
+        "iommu driver: interrupt remapping needs queued invalidation (the interrupt entry cache "
+        "has no register interface); use InvalidationMode::kQueued on a unit with ECAP.QI");
+  if (!core::is_pow2(irt_entries) || irt_entries < 2 || irt_entries > kMaxIrtEntries)
+    throw std::invalid_argument("iommu driver: IRT size " + std::to_string(irt_entries) +
+                                " is not a power of two from 2 to 65536");
+  const uint64_t bytes = uint64_t{irt_entries} * kIrteBytes;
+  const uint64_t table = pages_.alloc_pages((bytes + kPage - 1) / kPage);
+  const uint64_t s = core::log2_floor(irt_entries) - 1;  // 2^(S+1) entries
+  write64(vtd::kIrta, table | s);                        // EIME = 0: xAPIC destinations
+  irt_ = table;
+  irt_entries_ = irt_entries;
+  irte_used_.assign(irt_entries, false);
+  irte_hint_ = 0;
+  gcmd_set(vtd::kGcmdSirtp, "GSTS.IRTPS poll");
+  // Linux: a global IEC flush so the unit forgets entries of any earlier table, then IRE.
+  invalidate_iec_global();
+  gcmd_set(vtd::kGcmdIre, "GSTS.IRES poll");
+  ir_enabled_ = true;
+}
+
+void IommuDriver::write_irte(uint16_t index, const IrteSpec& spec) {
+  const uint64_t lo = uint64_t{1} | uint64_t{spec.fpd} << 1 | uint64_t{spec.logical} << 2 |
+                      uint64_t{spec.level} << 4 | uint64_t{spec.delivery_mode} << 5 |
+                      uint64_t{spec.vector} << 16 | uint64_t{spec.dest_apic} << 40;  // DST[15:8]
+  const uint64_t hi = uint64_t{spec.sid} | uint64_t{spec.sq} << 16 | uint64_t{spec.svt} << 18;
+  const uint64_t e = irt_ + kIrteBytes * index;
+  // High half first: the entry turns present (or changes its low half) only once it is complete.
+  host_.write_u64(e + 8, hi);
+  host_.write_u64(e, lo);
+}
+
+MsiProgramming IommuDriver::map_interrupt(const IrteSpec& spec, uint16_t* index_out) {
+  require_ir("map_interrupt");
+  check_irte_spec(spec);
+  unsigned index = irte_hint_;
+  while (index < irt_entries_ && irte_used_[index]) ++index;
+  if (index >= irt_entries_)
+    throw std::runtime_error("iommu driver: interrupt remapping table full (" +
+                             std::to_string(irt_entries_) + " entries)");
+  irte_used_[index] = true;
+  irte_hint_ = index + 1;
+  const auto handle = static_cast<uint16_t>(index);
+  write_irte(handle, spec);
+  invalidate_iec_index(handle, 0);
+  if (index_out != nullptr) *index_out = handle;
+  MsiProgramming msg;
+  msg.address = kMsiBase | (uint64_t{handle} & 0x7FFF) << 5 | uint64_t{1} << 4 |
+                (uint64_t{handle} >> 15) << 2;
+  msg.data = 0;  // SHV = 0: the handle alone selects the entry
+  return msg;
+}
+
+void IommuDriver::update_interrupt(uint16_t index, const IrteSpec& spec) {
+  require_irte(index, "update_interrupt");
+  check_irte_spec(spec);
+  write_irte(index, spec);
+  invalidate_iec_index(index, 0);
+}
+
+void IommuDriver::free_interrupt(uint16_t index) {
+  require_irte(index, "free_interrupt");
+  const uint64_t e = irt_ + kIrteBytes * index;
+  host_.write_u64(e, 0);  // P first
+  host_.write_u64(e + 8, 0);
+  invalidate_iec_index(index, 0);
+  irte_used_[index] = false;
+  irte_hint_ = std::min<unsigned>(irte_hint_, index);
+}
+
+MsiProgramming IommuDriver::compat_message(uint32_t dest_apic, unsigned vector,
+                                           unsigned delivery_mode, bool level) {
+  if (dest_apic > 0xFF)
+    throw std::invalid_argument("iommu driver: compatibility MSI destination above 255");
+  if (vector > 0xFF) throw std::invalid_argument("iommu driver: MSI vector above 255");
+  if (!delivery_mode_ok(delivery_mode))
+    throw std::invalid_argument("iommu driver: MSI delivery mode " + std::to_string(delivery_mode) +
+                                " is reserved");
+  MsiProgramming msg;
+  msg.address = kMsiBase | uint64_t{dest_apic} << 12;  // IF = 0, RH = 0, DM = 0 (physical)
+  msg.data = vector | delivery_mode << 8 | uint32_t{level} << 15;
+  return msg;
+}
+
+void IommuDriver::invalidate_iec_global() {
+  require_up("invalidate_iec_global");
+  if (!queued_) return;  // no IEC register: register mode cannot invalidate it
+  submit_qi(static_cast<uint64_t>(vtd::QiType::kInterruptEntryCache), 0);  // G = 0: global
+}
+
+void IommuDriver::invalidate_iec_index(uint16_t index, unsigned im) {
+  require_up("invalidate_iec_index");
+  if (im > 16) throw std::invalid_argument("iommu driver: IEC IM above 16");
+  if ((uint32_t{index} & ((uint32_t{1} << im) - 1)) != 0)
+    throw std::invalid_argument("iommu driver: IEC index not aligned to 2^IM");
+  if (!queued_) return;
+  submit_qi(static_cast<uint64_t>(vtd::QiType::kInterruptEntryCache) | uint64_t{1} << 4 |
+                uint64_t{im} << 27 | uint64_t{index} << 32,
+            0);
 }
 
 // ---- Context entries -------------------------------------------------------------------------

@@ -3,11 +3,14 @@
 // host memory through HostAccess, programs the remapping unit's registers, and invalidates the
 // unit's caches either through the register interface or through the invalidation queue
 // (../shared/reference/vtd-pcie.md §1–3, §8). Synchronous: every invalidation is waited for.
+// Interrupt remapping as Linux's irq_remapping does it (§4): the remapping table, IRTEs in the
+// remapped format with xAPIC destinations, interrupt-entry-cache invalidations through the queue.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <vector>
 
 #include <iovsim/cpu_stub/host_access.hpp>
 #include <iovsim/cpu_stub/page_allocator.hpp>
@@ -15,6 +18,25 @@
 namespace iovsim::cpu_stub {
 
 enum class InvalidationMode { kRegister, kQueued };
+
+// One remapped interrupt (an IRTE in remapped format, xAPIC destination).
+struct IrteSpec {
+  uint16_t sid = 0;  // SVT 2 (bus range): start bus in 15:8, end bus in 7:0 (Linux's layout)
+  unsigned vector = 0;
+  uint32_t dest_apic = 0;      // xAPIC: 8 bits
+  bool logical = false;        // DM
+  bool level = false;          // TM
+  unsigned delivery_mode = 0;  // DLM: 0 fixed, 1 lowest priority, 2 SMI, 4 NMI, 5 INIT, 7 ExtINT
+  unsigned svt = 1;            // 0 none, 1 SID + SQ, 2 bus range
+  unsigned sq = 0;
+  bool fpd = false;
+};
+
+// What to write into the device's MSI / MSI-X entry.
+struct MsiProgramming {
+  uint64_t address = 0;
+  uint32_t data = 0;
+};
 
 struct IommuDriverOptions {
   // kQueued falls back to kRegister when ECAP.QI is clear, as Linux does.
@@ -70,6 +92,39 @@ class IommuDriver {
   // std::invalid_argument when PSI is unsupported, am > CAP.MAMV or addr is not 2^(am+12) aligned.
   void invalidate_iotlb_pages(uint16_t did, uint64_t addr, unsigned am);
 
+  // ---- Interrupt remapping ----
+  // Allocates the zeroed interrupt remapping table (irt_entries, a power of two from 2 to 65536,
+  // in contiguous pages), writes IRTA = base | S (EIME = 0: xAPIC), issues SIRTP (polls IRTPS),
+  // invalidates the interrupt entry cache globally and sets IRE (polls IRES) — Linux's order.
+  // std::invalid_argument: no ECAP.IR, register-mode invalidation (no IEC invalidation without
+  // the queue: Linux requires QI for IR), a bad table size. std::logic_error before bring_up() or
+  // when called twice.
+  void enable_interrupt_remapping(unsigned irt_entries = 256);
+  bool interrupt_remapping_enabled() const { return ir_enabled_; }
+  // Takes the lowest free IRTE index, writes the IRTE (high half first, then the low half with
+  // P = 1, FPD, DM, RH = 0, TM, DLM, IM = 0, vector, DST[15:8] = APIC id), invalidates that index
+  // in the IEC, and returns the remappable-format message: address 0xFEE00000 | handle[14:0] << 5
+  // | IF | handle[15] << 2, data 0 (SHV = 0). std::runtime_error when the table is full;
+  // std::invalid_argument for a spec the entry cannot hold (vector > 255, DLM > 7 or 3/6, APIC id
+  // > 255, SVT 3, SQ > 3) — checked before anything is written. std::logic_error without IR.
+  MsiProgramming map_interrupt(const IrteSpec& spec, uint16_t* index_out = nullptr);
+  // Rewrites an allocated IRTE (e.g. a new destination), then an index-selective IEC invalidation.
+  void update_interrupt(uint16_t index, const IrteSpec& spec);
+  // Clears the IRTE (P first), IEC invalidation, and frees the index for reuse.
+  void free_interrupt(uint16_t index);
+  // The compatibility-format message (no interrupt remapping): address 0xFEE00000 | APIC id << 12
+  // (physical, RH = 0), data vector | delivery_mode << 8 | level << 15 (trigger mode).
+  // std::invalid_argument for an APIC id above 255, a vector above 255 or a reserved
+  // delivery mode (3, 6, above 7).
+  static MsiProgramming compat_message(uint32_t dest_apic, unsigned vector,
+                                       unsigned delivery_mode = 0, bool level = false);
+  // Queued descriptor type 4 (G = 0 global; G = 1 index-selective, 2^im entries from index,
+  // which must be 2^im aligned, im <= 16). In register mode there is no IEC register: no-ops.
+  void invalidate_iec_global();
+  void invalidate_iec_index(uint16_t index, unsigned im);
+  uint64_t irt_base() const { return irt_; }
+  unsigned irt_entries() const { return irt_entries_; }
+
   // Walks the tables in host memory (software lookup) — for tests and platform sanity checks.
   std::optional<uint64_t> lookup(uint16_t sid, uint64_t iova);
   // Invalidation commands issued: queued descriptors (not counting the wait descriptors that
@@ -102,6 +157,9 @@ class IommuDriver {
   void register_ccmd(uint64_t value);
   void register_iotlb(uint64_t iva, uint64_t value);
   Domain& domain_with_table(uint16_t did);
+  void require_ir(const char* what) const;
+  void require_irte(uint16_t index, const char* what) const;
+  void write_irte(uint16_t index, const IrteSpec& spec);
   unsigned agaw(const Domain& d) const;
   // unmap's (and caching mode map's) IOTLB flush: aligned page-selective blocks or one domain
   // flush.
@@ -122,6 +180,12 @@ class IommuDriver {
   uint64_t invalidations_ = 0;
   std::map<uint16_t, Domain> domains_;
   std::map<uint16_t, Device> devices_;
+  // Interrupt remapping.
+  bool ir_enabled_ = false;
+  uint64_t irt_ = 0;  // table base; 0 until enable_interrupt_remapping
+  unsigned irt_entries_ = 0;
+  std::vector<bool> irte_used_;
+  unsigned irte_hint_ = 0;  // no free index below it
 };
 
 }  // namespace iovsim::cpu_stub

@@ -25,4 +25,15 @@ uint64_t PageAllocator::alloc_page() {
   return page;
 }
 
+uint64_t PageAllocator::alloc_pages(uint64_t n) {
+  if (n == 0) throw std::invalid_argument("page allocator: alloc_pages(0)");
+  if (n > pages_ - used_)
+    throw std::runtime_error("page allocator: " + std::to_string(n) +
+                             " contiguous pages requested, " + std::to_string(pages_ - used_) +
+                             " left");
+  const uint64_t first = alloc_page();  // a bump allocator: the next n - 1 follow it
+  for (uint64_t i = 1; i < n; ++i) alloc_page();
+  return first;
+}
+
 }  // namespace iovsim::cpu_stub

@@ -20,6 +20,9 @@ class PageAllocator {
   // A zeroed page (zeroed through host memory: the region may hold stale data). Throws
   // std::runtime_error when the region is exhausted.
   uint64_t alloc_page();
+  // n physically contiguous zeroed pages (the first one's address). All or nothing: throws
+  // std::runtime_error when fewer than n pages are left, std::invalid_argument for n = 0.
+  uint64_t alloc_pages(uint64_t n);
   uint64_t pages_used() const { return used_; }
 
  private:

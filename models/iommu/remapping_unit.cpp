@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include <iovsim/core/irq_timing.hpp>
 #include <iovsim/core/pcie_ext.hpp>
 
 namespace iovsim::iommu {
@@ -37,6 +38,8 @@ RemappingUnitConfig RemappingUnitConfig::from(const core::Config& c) {
   r.iotlb = IotlbConfig::from(c);
   r.walker = WalkerConfig::from(c);
   r.qi = QiTiming::from(c, r.walker.cycle_ps);
+  r.ir = IrConfig::from(c);
+  r.ir.cycle_ps = r.walker.cycle_ps;
   r.walk_slots = static_cast<unsigned>(kWalkSlots.get(c));
   r.mmio_base = static_cast<uint64_t>(kMmioBase.get(c));
   r.mmio_latency_ns = kMmioLatency.get(c);
@@ -133,6 +136,8 @@ RemappingUnit::RemappingUnit(sc_core::sc_module_name name, const RemappingUnitCo
                                   bool ih) { invalidate_iotlb(g, did, addr, am, ih); };
   hooks.queue_tail_written = [this] { queue_tail_written(); };
   hooks.send_msi = [this](uint64_t addr, uint32_t data) { send_msi(addr, data); };
+  hooks.set_irt = [this](uint64_t irta) { ir_->set_irt(irta); };
+  hooks.ir_enable = [this](bool on) { ir_->set_enabled(on); };
   regs_ = std::make_unique<RegisterFile>(config_.caps, hooks, &stats_);
   iotlb_ = std::make_unique<Iotlb>(config.iotlb, &stats_);
   hits_ = &iotlb_->stats().add_counter("hits", "IOTLB lookups that hit");
@@ -142,12 +147,22 @@ RemappingUnit::RemappingUnit(sc_core::sc_module_name name, const RemappingUnitCo
     return core::ratio(double(hits_->value), double(hits_->value + misses_->value));
   });
   walker_ = std::make_unique<PageWalker>(config_.walker, *memory_port_, &stats_);
+  {
+    IrConfig ir_cfg = config_.ir;
+    ir_cfg.seed = config_.iotlb.seed;
+    ir_ = std::make_unique<InterruptRemapper>(ir_cfg, config_.caps, *memory_port_, &stats_);
+  }
   QiHooks qi_hooks;
   qi_hooks.invalidate_context = hooks.invalidate_context;
   qi_hooks.invalidate_iotlb = hooks.invalidate_iotlb;
+  qi_hooks.invalidate_iec = [this](bool global, uint16_t index, unsigned im) {
+    if (global) ir_->invalidate_all();
+    else ir_->invalidate_index(index, im);
+  };
   qi_ = std::make_unique<InvalidationQueue>(*regs_, *memory_port_, qi_hooks, config_.qi, &stats_);
   prefetcher_ = PrefetcherRegistry::instance().create(config.iotlb.prefetcher, config.iotlb.seed);
-  for (unsigned r = 0x1; r <= 0xD; ++r) {
+  for (unsigned r : {0x1u, 0x2u, 0x3u, 0x4u, 0x5u, 0x6u, 0x7u, 0x8u, 0x9u, 0xAu, 0xBu, 0xCu, 0xDu, 0x20u,
+                     0x21u, 0x22u, 0x23u, 0x24u, 0x25u, 0x26u}) {
     char name[8];
     std::snprintf(name, sizeof name, "0x%x", r);
     reason_counters_[r] = &reason_stats_.add_counter(name, "Faults with this reason");
@@ -157,6 +172,7 @@ RemappingUnit::RemappingUnit(sc_core::sc_module_name name, const RemappingUnitCo
                      [this] { return walk_slots_.occupancy(sc_core::sc_time_stamp()); });
 
   dma_in.register_b_transport(this, &RemappingUnit::dma_transport);
+  msi_in.register_b_transport(this, &RemappingUnit::msi_transport);
   mmio.register_b_transport(this, &RemappingUnit::mmio_transport);
   mmio.register_transport_dbg(this, &RemappingUnit::mmio_debug);
   SC_THREAD(qi_thread);
@@ -365,6 +381,70 @@ void RemappingUnit::fault(uint16_t sid, uint64_t iova, bool write, vtd::FaultRea
   log_.debug("fault 0x", std::hex, static_cast<unsigned>(reason), " for ", core::format_rid(sid),
              " at 0x", iova, std::dec, record ? "" : " (not recorded: FPD)");
   if (record && regs_->record_fault(sid, iova, reason, !write)) ++faults_recorded_;
+}
+
+// ---- Interrupt path ------------------------------------------------------------------------------
+
+void RemappingUnit::deliver(tlm::tlm_generic_payload& p, sc_time& delay) {
+  if (irq_out.size() == 0) {
+    log_.warn("interrupt to 0x", std::hex, p.get_address(), std::dec, " dropped: irq_out is not bound");
+    p.set_response_status(tlm::TLM_OK_RESPONSE);
+    return;
+  }
+  irq_out->b_transport(p, delay);
+}
+
+void RemappingUnit::msi_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
+  const uint64_t now = now_ps();
+  const uint64_t arrival = now + delay.value();
+  if (!p.is_write() || p.get_data_length() != 4) {
+    p.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
+    return;
+  }
+  auto* ext = p.get_extension<core::PcieExtension>();
+  InterruptRequest req;
+  req.sid = ext ? ext->requester_id : 0;
+  req.address = p.get_address();
+  std::memcpy(&req.data, p.get_data_ptr(), 4);
+  if (!ir_->enabled()) return deliver(p, delay);  // IR off: compatibility-format MSIs go straight on
+
+  ir_->set_cfi(regs_->cfi_enabled());
+  const RemappedInterrupt r = ir_->remap(req, arrival);
+  auto* timing = p.get_extension<core::IrqTiming>();
+  if (timing) {
+    timing->remap_in_ps = arrival;
+    timing->remap_done_ps = r.done_ps;
+  }
+  p.set_response_status(tlm::TLM_OK_RESPONSE);  // a posted write: the device sees nothing either way
+  if (r.fault != vtd::FaultReason::kNone) {
+    // Interrupt faults record the interrupt index in FI[63:48]; the message is dropped.
+    ++faults_;
+    auto it = reason_counters_.find(static_cast<unsigned>(r.fault));
+    if (it != reason_counters_.end()) ++*it->second;
+    log_.debug("interrupt fault 0x", std::hex, static_cast<unsigned>(r.fault), " from ",
+               core::format_rid(req.sid), " index 0x", r.index, std::dec);
+    if (r.record_fault && regs_->record_fault(req.sid, uint64_t{r.index} << 48, r.fault, false))
+      ++faults_recorded_;
+    return;
+  }
+  if (r.posted) return;  // posted-interrupt IRTEs are recognised and dropped (ir.posted_dropped)
+  if (r.compatibility) {
+    delay = sc_time::from_value(r.done_ps - now);
+    return deliver(p, delay);
+  }
+  // The remapped interrupt, in compatibility format, to the interrupt controller.
+  const uint64_t addr = 0xFEE00000ull | (uint64_t{r.destination & 0xff} << 12) |
+                        (uint64_t{r.redirection_hint} << 3) | (uint64_t{r.dest_logical} << 2);
+  const uint32_t data = static_cast<uint32_t>(r.vector | (r.delivery_mode << 8) | (uint32_t{r.level} << 15));
+  const uint64_t original_addr = p.get_address();
+  uint32_t original_data;
+  std::memcpy(&original_data, p.get_data_ptr(), 4);
+  p.set_address(addr);
+  std::memcpy(p.get_data_ptr(), &data, 4);
+  delay = sc_time::from_value(r.done_ps - now);
+  deliver(p, delay);
+  p.set_address(original_addr);
+  std::memcpy(p.get_data_ptr(), &original_data, 4);
 }
 
 // ---- Invalidation

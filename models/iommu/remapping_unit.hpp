@@ -31,6 +31,7 @@
 #include <iovsim/core/timeline.hpp>
 
 #include "caps.hpp"
+#include "interrupt_remapping.hpp"
 #include "invalidation_queue.hpp"
 #include "iotlb.hpp"
 #include "page_walker.hpp"
@@ -47,6 +48,7 @@ struct RemappingUnitConfig {
   IotlbConfig iotlb;
   WalkerConfig walker;
   QiTiming qi;
+  IrConfig ir;
   unsigned walk_slots = 16;
   uint64_t mmio_base = 0xFED90000;
   double mmio_latency_ns = 20;
@@ -63,6 +65,10 @@ class RemappingUnit : public sc_core::sc_module {
   tlm_utils::simple_initiator_socket<RemappingUnit> mem_out{"mem_out"};
   tlm_utils::simple_target_socket<RemappingUnit> mmio{"mmio"};
   tlm_utils::simple_initiator_socket_optional<RemappingUnit> msi_out{"msi_out"};
+  // Interrupt remapping: device MSI writes in (from the root complex's interrupt window), remapped
+  // compatibility-format interrupts out to the interrupt controller.
+  tlm_utils::simple_target_socket_optional<RemappingUnit> msi_in{"msi_in"};
+  tlm_utils::simple_initiator_socket_optional<RemappingUnit> irq_out{"irq_out"};
 
   RemappingUnit(sc_core::sc_module_name name, const RemappingUnitConfig& config,
                 core::StatGroup* parent_stats);
@@ -72,6 +78,7 @@ class RemappingUnit : public sc_core::sc_module {
   RegisterFile& registers() { return *regs_; }
   Iotlb& iotlb() { return *iotlb_; }
   PageWalker& walker() { return *walker_; }
+  InterruptRemapper& interrupt_remapper() { return *ir_; }
 
  private:
   SC_HAS_PROCESS(RemappingUnit);
@@ -88,6 +95,8 @@ class RemappingUnit : public sc_core::sc_module {
   class MemoryPort;
 
   void dma_transport(tlm::tlm_generic_payload& p, sc_core::sc_time& delay);
+  void msi_transport(tlm::tlm_generic_payload& p, sc_core::sc_time& delay);
+  void deliver(tlm::tlm_generic_payload& p, sc_core::sc_time& delay);
   void mmio_transport(tlm::tlm_generic_payload& p, sc_core::sc_time& delay);
   unsigned int mmio_debug(tlm::tlm_generic_payload& p);
   Translation translate(uint16_t sid, uint64_t iova, bool write, core::AddressType at,
@@ -113,6 +122,7 @@ class RemappingUnit : public sc_core::sc_module {
   std::unique_ptr<Iotlb> iotlb_;
   std::unique_ptr<PageWalker> walker_;
   std::unique_ptr<InvalidationQueue> qi_;
+  std::unique_ptr<InterruptRemapper> ir_;
   std::unique_ptr<IotlbPrefetcher> prefetcher_;
   TranslationCapture capture_;
   core::Timeline walk_slots_;

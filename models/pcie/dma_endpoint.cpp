@@ -6,6 +6,7 @@
 #include <functional>
 #include <queue>
 
+#include <iovsim/core/irq_timing.hpp>
 #include <iovsim/core/pcie_ext.hpp>
 
 namespace iovsim::pcie {
@@ -40,6 +41,9 @@ const core::IntParam kWarmup{"workload.warmup_requests", 0,
 const core::IntParam kTags{"pcie.tags", 32,
                            "Non-posted (read) requests a device may have in flight",
                            core::Range{1, 1024}};
+const core::IntParam kMsiEvery{"workload.msi_every", 0,
+                               "The endpoint raises an MSI-X interrupt after every N completed requests; 0 = never",
+                               core::Range{0, 1e12}};
 const core::BoolParam kIdeal{
     "endpoint.ideal", false,
     "The synthetic DMA endpoint has no engine limit of its own: only tags, credits "
@@ -62,6 +66,7 @@ DmaEndpointConfig DmaEndpointConfig::from(const core::Config& c) {
   d.requests = static_cast<uint64_t>(kRequests.get(c));
   d.warmup_requests = static_cast<uint64_t>(kWarmup.get(c));
   d.ideal = kIdeal.get(c);
+  d.msi_every = static_cast<uint64_t>(kMsiEvery.get(c));
   d.issue_interval_ns = kInterval.get(c);
   if (d.transfer_bytes > d.window_bytes)
     throw core::ConfigError("workload.transfer_bytes (" + std::to_string(d.transfer_bytes) +
@@ -79,7 +84,6 @@ DmaEndpoint::DmaEndpoint(sc_core::sc_module_name name, const DmaEndpointConfig& 
     : sc_module(name),
       config_(config),
       cfg_(0x19EE, 0x4000, 0x020000),
-      bar0_(kBar0Bytes, 0),
       // Mix the module name into the seed so two endpoints with one seed draw different streams.
       rng_(config.seed ^
            (std::hash<std::string>{}(std::string(this->name())) * 0x9e3779b97f4a7c15ull)),
@@ -92,6 +96,9 @@ DmaEndpoint::DmaEndpoint(sc_core::sc_module_name name, const DmaEndpointConfig& 
       errors_(stats_.add_counter("errors", "DMA requests completed with an error status (UR, CA)")),
       not_issued_(stats_.add_counter(
           "bme_blocked", "Requests the endpoint did not issue: Bus Master Enable was clear")),
+      interrupts_(stats_.add_counter("interrupts", "MSI-X messages the endpoint sent")),
+      interrupts_pending_(stats_.add_counter(
+          "interrupts_pending", "Interrupts decided while the vector was masked (left pending)")),
       measured_ns_(stats_.add_scalar(
           "measured_ns",
           "Length of the measured phase: first measured issue to last completion (ns)")),
@@ -106,7 +113,9 @@ DmaEndpoint::DmaEndpoint(sc_core::sc_module_name name, const DmaEndpointConfig& 
       [this] { return core::ratio(8.0 * double(bytes_.value), measured_ns_.value); });
   cfg_.define_bar(0, kBar0Bytes, /*is64=*/true, /*prefetchable=*/true);
   cfg_.add_pcie(/*max_payload_supported=*/5);  // 4096 B: the link's MPS is what enumeration programs
-  cfg_.add_msix(/*table_size=*/8, 0, kMsixTable, 0, kMsixPba);
+  const uint16_t msix_cap = cfg_.add_msix(/*table_size=*/8, 0, kMsixTable, 0, kMsixPba);
+  msix_ = std::make_unique<MsixTable>(cfg_, msix_cap, 8);
+  pending_since_.assign(8, 0);
   pcie_in.register_b_transport(this, &DmaEndpoint::pcie_transport);
   SC_THREAD(run);
 }
@@ -191,6 +200,15 @@ void DmaEndpoint::run() {
       latency_.record(double(done - issue) / 1000.0);
     }
     ++completed_;
+    if (c.msi_every && completed_ % c.msi_every == 0) {
+      // The device decides to interrupt when this request completes.
+      if (auto m = msix_->signal(0)) {
+        send_msi(*m, done, done);
+      } else if (msix_->enabled()) {
+        ++interrupts_pending_;
+        if (!pending_since_[0]) pending_since_[0] = done;
+      }
+    }
     if (progress_ && (completed_ & 0x3fff) == 0) progress_(completed_, c.requests);
   }
   const uint64_t now = sc_core::sc_time_stamp().value();
@@ -199,6 +217,42 @@ void DmaEndpoint::run() {
   finished_ = true;
   if (progress_) progress_(completed_, c.requests);
   finished_event_.notify(sc_core::SC_ZERO_TIME);
+}
+
+// ---- Interrupts ----------------------------------------------------------------------------
+
+void DmaEndpoint::send_msi(const MsiMessage& m, uint64_t decide_ps, uint64_t send_ps) {
+  uint32_t data = m.data;
+  tlm::tlm_generic_payload p;
+  core::PcieExtension ext;
+  ext.requester_id = config_.requester_id;
+  ext.posted = true;
+  core::IrqTiming timing;
+  timing.decide_ps = decide_ps;
+  timing.send_ps = send_ps;
+  timing.source_rid = config_.requester_id;
+  p.set_extension(&ext);
+  p.set_extension(&timing);
+  p.set_command(tlm::TLM_WRITE_COMMAND);
+  p.set_address(m.address);
+  p.set_data_ptr(reinterpret_cast<unsigned char*>(&data));
+  p.set_data_length(4);
+  p.set_streaming_width(4);
+  p.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+  const uint64_t now = sc_core::sc_time_stamp().value();
+  sc_time delay = sc_time::from_value(send_ps > now ? send_ps - now : 0);
+  dma->b_transport(p, delay);
+  p.clear_extension(&ext);
+  p.clear_extension(&timing);
+  ++interrupts_;
+}
+
+void DmaEndpoint::send_released(uint64_t at_ps) {
+  for (const MsiMessage& m : msix_->take_released()) {
+    const uint64_t decided = m.vector < pending_since_.size() && pending_since_[m.vector] ? pending_since_[m.vector] : at_ps;
+    if (m.vector < pending_since_.size()) pending_since_[m.vector] = 0;
+    send_msi(m, decided, at_ps);
+  }
 }
 
 // ---- Requests from the root port ------------------------------------------------------------
@@ -211,13 +265,10 @@ uint64_t DmaEndpoint::bar0_read(uint32_t offset) const {
     case kRegErrors: return errors_.value;
     default: break;
   }
-  uint64_t v = 0;
-  if (offset + 8 <= bar0_.size()) std::memcpy(&v, &bar0_[offset], 8);
-  return v;
+  return 0;
 }
 
 void DmaEndpoint::pcie_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
-  (void)delay;
   const auto* ext = p.get_extension<core::PcieExtension>();
   const uint64_t addr = p.get_address();
   const unsigned len = p.get_data_length();
@@ -236,19 +287,30 @@ void DmaEndpoint::pcie_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
       cfg_.write(reg, len, v);
     }
     p.set_response_status(tlm::TLM_OK_RESPONSE);
+    send_released(sc_core::sc_time_stamp().value() + delay.value());
     return;
   }
   // Memory request: only BAR0, only with memory space enabled.
   const auto bar = cfg_.bar_hit(addr, len);
   if (!bar || *bar != 0 || len > 8) return;
   const uint32_t offset = static_cast<uint32_t>(addr - *cfg_.bar_address(0));
+  const bool aligned = (len == 4 || len == 8) && (offset & (len - 1)) == 0;
+  const bool in_table = offset >= kMsixTable && offset < kMsixTable + msix_->table_bytes();
+  const bool in_pba = offset >= kMsixPba && offset < kMsixPba + msix_->pba_bytes();
+  uint64_t v = 0;
   if (p.is_read()) {
-    const uint64_t v = bar0_read(offset & ~7u) >> (8 * (offset & 7));
+    if ((in_table || in_pba) && aligned)
+      v = in_table ? msix_->table_read(offset - kMsixTable, len) : msix_->pba_read(offset - kMsixPba, len);
+    else if (!in_table && !in_pba)
+      v = bar0_read(offset & ~7u) >> (8 * (offset & 7));
     std::memcpy(p.get_data_ptr(), &v, len);
-  } else if (offset >= kMsixTable && offset + len <= kBar0Bytes) {
-    std::memcpy(&bar0_[offset], p.get_data_ptr(), len);
+  } else if (in_table && aligned) {
+    std::memcpy(&v, p.get_data_ptr(), len);
+    msix_->table_write(offset - kMsixTable, len, v);
   }
   p.set_response_status(tlm::TLM_OK_RESPONSE);
+  // An unmask may have released a pending message: it leaves now.
+  send_released(sc_core::sc_time_stamp().value() + delay.value());
 }
 
 }  // namespace iovsim::pcie

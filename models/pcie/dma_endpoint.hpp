@@ -24,6 +24,7 @@
 #include <iovsim/core/stats.hpp>
 
 #include "config_space.hpp"
+#include "msix.hpp"
 
 namespace iovsim::pcie {
 
@@ -43,6 +44,7 @@ struct DmaEndpointConfig {
   bool ideal = false;            // no engine limit of its own
   double issue_interval_ns = 2;  // engine: minimum time between two request issues (when not ideal)
   uint64_t seed = 1;             // set by the platform from the `seed` parameter
+  uint64_t msi_every = 0;        // raise MSI-X vector 0 on completion of every N requests; 0 = never
 
   // Reads workload.*, endpoint.* and pcie.tags (not seed). Throws ConfigError for impossible
   // combinations.
@@ -86,10 +88,16 @@ class DmaEndpoint : public sc_core::sc_module {
   void run();
   void pcie_transport(tlm::tlm_generic_payload& p, sc_core::sc_time& delay);
   uint64_t bar0_read(uint32_t offset) const;
+  // Sends the MSI write for `m`, decided at decide_ps, leaving the device at send_ps.
+  void send_msi(const MsiMessage& m, uint64_t decide_ps, uint64_t send_ps);
+  void send_released(uint64_t at_ps);
 
   DmaEndpointConfig config_;
   ConfigSpace cfg_;
-  std::vector<uint8_t> bar0_;  // writable part of BAR0 (MSI-X table and PBA)
+  std::unique_ptr<MsixTable> msix_;
+  // When each vector last decided to interrupt while it could not send (masked): the latency of a
+  // message released later counts from then.
+  std::vector<uint64_t> pending_since_;
   uint32_t status_ = 0;
   sc_core::sc_time start_at_ = sc_core::SC_ZERO_TIME;
   std::mt19937_64 rng_;
@@ -105,6 +113,8 @@ class DmaEndpoint : public sc_core::sc_module {
   core::Counter& bytes_;
   core::Counter& errors_;
   core::Counter& not_issued_;
+  core::Counter& interrupts_;
+  core::Counter& interrupts_pending_;
   core::Scalar& measured_ns_;
   core::Histogram& latency_;
 };

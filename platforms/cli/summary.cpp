@@ -69,6 +69,13 @@ void print_summary(std::ostream& os, const platforms::RunResult& r) {
                                        format("%.1f", stat(r, t + ".mean")) + ")");
     if (stat(r, "iommu.faults") > 0) row(os, "IOMMU faults", format("%.0f", stat(r, "iommu.faults")));
   }
+  if (stat(r, "irq.delivered") > 0 || stat(r, "workload.interrupts") > 0) {
+    const std::string l = "irq.latency_ns";
+    row(os, "interrupts", format("%.0f delivered", stat(r, "irq.delivered")) +
+                              format(" of %.0f sent", stat(r, "workload.interrupts")) + ", latency p50 " +
+                              format("%.0f", stat(r, l + ".p50")) + "  p90 " + format("%.0f", stat(r, l + ".p90")) +
+                              "  p99 " + format("%.0f", stat(r, l + ".p99")) + " ns");
+  }
   row(os, "link utilization",
       format("up %.1f%%", 100 * stat(r, "link.up_utilization")) +
           format("  down %.1f%%", 100 * stat(r, "link.down_utilization")));

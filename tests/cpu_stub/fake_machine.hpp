@@ -1,11 +1,13 @@
 // A fake machine for driver tests: host memory in a SparseStore and a small VT-d register model
 // written from ../shared/reference/vtd-pcie.md §2–3 (not from the iommu models, which are
 // elsewhere): it records every MMIO write, reflects GCMD into GSTS, completes CCMD/IOTLB commands
-// at once, and processes queued descriptors when IQT is written. Knobs make it stall so that
-// the driver's polling timeouts can be tested.
+// at once, and processes queued descriptors (interrupt-entry-cache ones included: recorded like the
+// rest) when IQT is written; IRTA is a plain register, SIRTP latches IRTPS, IRE is a level. Knobs
+// make it stall so that the driver's polling timeouts can be tested.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -49,7 +51,8 @@ class FakeMachine : public HostAccess {
  public:
   static constexpr uint64_t kMmioBase = 0xFED90000;
   static constexpr uint32_t kGcmd = 0x18, kGsts = 0x1C, kRtaddr = 0x20, kCcmd = 0x28, kFsts = 0x34,
-                            kIqh = 0x80, kIqt = 0x88, kIqa = 0x90, kIva = 0x300, kIotlb = 0x308;
+                            kIqh = 0x80, kIqt = 0x88, kIqa = 0x90, kIrta = 0xB8, kIva = 0x300,
+                            kIotlb = 0x308;
   static constexpr uint32_t kTe = 1u << 31, kSrtp = 1u << 30, kQie = 1u << 26, kIre = 1u << 25,
                             kSirtp = 1u << 24;
 
@@ -57,11 +60,13 @@ class FakeMachine : public HostAccess {
   uint32_t ver = 0x10;
   uint64_t cap = make_cap(), ecap = make_ecap();
   uint32_t gsts = 0, fsts = 0;
-  uint64_t rtaddr = 0, ccmd = 0, iqa = 0, iqt = 0, iqh = 0, iva = 0, iotlb = 0;
+  uint64_t rtaddr = 0, ccmd = 0, iqa = 0, iqt = 0, iqh = 0, iva = 0, iotlb = 0, irta = 0;
   std::vector<MmioWrite> writes;
   std::vector<Desc> descriptors;  // processed, in queue order
   bool gsts_stuck = false, ccmd_stuck = false, iotlb_stuck = false, qi_stall = false;
   uint64_t relaxes = 0;
+  // Called for each descriptor as it is processed: lets a test see memory at invalidation time.
+  std::function<void(const Desc&)> on_descriptor;
 
   void mem_read(uint64_t hpa, void* dst, std::size_t len) override { mem.read(hpa, dst, len); }
   void mem_write(uint64_t hpa, const void* src, std::size_t len) override {
@@ -92,6 +97,8 @@ class FakeMachine : public HostAccess {
         return iqt;
       case kIqa:
         return iqa;
+      case kIrta:
+        return irta;
       case kIva:
         return iva;
       case kIotlb:
@@ -131,6 +138,9 @@ class FakeMachine : public HostAccess {
       case kIqa:
         iqa = v;
         break;
+      case kIrta:
+        irta = v;
+        break;
       case kIqt:
         iqt = v;
         if (gsts & kQie) process_queue();
@@ -149,6 +159,7 @@ class FakeMachine : public HostAccess {
     while (head != tail) {
       Desc d{mem.read_u64(base + 16 * head), mem.read_u64(base + 16 * head + 8)};
       descriptors.push_back(d);
+      if (on_descriptor) on_descriptor(d);
       if ((d.lo & 0xf) == 5 && (d.lo >> 5 & 1) && !qi_stall)
         mem.write_u32(d.hi & ~uint64_t{3}, static_cast<uint32_t>(d.lo >> 32));
       head = (head + 1) % entries;

@@ -22,6 +22,7 @@ namespace iovsim::test {
 struct TestPort : sc_core::sc_module {
   tlm_utils::simple_initiator_socket<TestPort> dma{"dma"};
   tlm_utils::simple_initiator_socket<TestPort> mmio{"mmio"};
+  tlm_utils::simple_initiator_socket<TestPort> msi{"msi"};
   explicit TestPort(sc_core::sc_module_name n) : sc_module(n) {}
 };
 
@@ -44,6 +45,8 @@ class Machine {
     iommu_.msi_out.bind(irq_.chipset_in);
     port_.dma.bind(iommu_.dma_in);
     port_.mmio.bind(iommu_.mmio);
+    port_.msi.bind(iommu_.msi_in);
+    iommu_.irq_out.bind(irq_.msi_in);
   }
 
   static iommu::RemappingUnitConfig default_config() {
@@ -74,6 +77,17 @@ class Machine {
   void gcmd(unsigned bit_pos) {
     uint32_t sts = static_cast<uint32_t>(reg(iommu::vtd::kGsts, 4));
     set_reg(iommu::vtd::kGcmd, 4, sts | (1u << bit_pos));
+  }
+
+  // A device's MSI: a 4-byte posted write of data to address, with the requester id.
+  void msi(uint16_t sid, uint64_t address, uint32_t data) {
+    tlm::tlm_generic_payload p;
+    core::PcieExtension ext;
+    ext.requester_id = sid;
+    ext.posted = true;
+    p.set_extension(&ext);
+    access_payload(port_.msi, p, tlm::TLM_WRITE_COMMAND, address, &data, 4, 0);
+    p.clear_extension(&ext);
   }
 
   DmaResult dma(uint16_t sid, bool write, uint64_t iova, void* data, unsigned len, double at_ns = 0) {

@@ -61,3 +61,40 @@ TEST_CASE("KVM intel-iommu bring-up: enable QI, root table, IRT, TE, IRE, map IO
   CHECK(m.counter("iommu.walks") == 1);  // the write hit the translation the read walked
   CHECK(m.counter("iommu.iotlb.hits") == 1);
 }
+
+TEST_CASE("KVM intel-iommu interrupt test: IRTE index 2, vector 0xEE, delivered to APIC 0") {
+  Machine m;
+  auto& s = m.store();
+  const uint64_t queue = 0x100000, root = 0x101000, irt = 0x110000;
+  const uint16_t sid = 0x0008;
+  m.set_reg(kIqa, 8, queue);
+  m.set_reg(kIqt, 8, 0);
+  m.gcmd(kGcmdQie);
+  m.set_reg(kRtaddr, 8, root);
+  m.gcmd(kGcmdSrtp);
+  m.set_reg(kIrta, 8, irt | 0xF);  // 2^16 entries, xAPIC
+  m.gcmd(kGcmdSirtp);
+  m.gcmd(kGcmdTe);
+  m.gcmd(kGcmdIre);
+  // 4. IRTE 2: P, FPD, physical, edge, fixed, vector 0xEE (23:16), DST 0, SID (79:64), SQ 0, SVT 1 (83:82).
+  put_entry(s, irt + 16 * 2, 0b11 | (uint64_t{0xEE} << 16), uint64_t{sid} | (uint64_t{1} << 18));
+  // Remappable-format address: 0xFEE00000 | (2 & 0x7FFF) << 5 | IF << 4 | (2 >> 15) << 2; data 0.
+  m.msi(sid, 0xFEE00050, 0);
+  REQUIRE(m.irq().delivered() == 1);
+  CHECK(m.irq().received()[0].vector == 0xEE);
+  CHECK(m.irq().received()[0].apic_id == 0);
+  CHECK(m.reg(kFsts, 4) == 0);
+  // Another requester using that handle fails source-id verification (0x26), recorded with the index
+  // in FI[63:48] — except that this IRTE has FPD set, which suppresses recording of 0x26.
+  m.msi(0x0010, 0xFEE00050, 0);
+  CHECK(m.irq().delivered() == 1);
+  CHECK(m.counter("iommu.fault_reasons.0x26") == 1);
+  CHECK(m.reg(kFsts, 4) == 0);
+  // Index 3 is not present and has no FPD: fault 0x22 recorded, FI[63:48] = 3.
+  m.msi(sid, 0xFEE00070, 0);
+  const uint32_t fro = m.unit().config().caps.frcd_offset(0);
+  CHECK(m.reg(fro, 8) == (uint64_t{3} << 48));
+  CHECK(((m.reg(fro + 8, 8) >> 32) & 0xff) == 0x22);
+  CHECK(((m.reg(fro + 8, 8) >> 63) & 1) == 1);
+  CHECK(m.irq().delivered() == 1);
+}
