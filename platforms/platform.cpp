@@ -180,7 +180,7 @@ void Platform::start_of_simulation() {
   // stub's accesses can travel through the root complex.
   if (enumerator_) enumerator_->enumerate();
   if (iommu_) bring_up_iommu();
-  if (ep_cfg_.msi_every > 0) program_interrupts();
+  if (ep_cfg_.raises_interrupts()) program_interrupts();
   // The device starts once boot's own traffic has drained, so none of it queues ahead of the workload.
   endpoint_->start_at(std::max(cpu_->boot_horizon(), memory_->busy_until()));
 }
@@ -201,7 +201,7 @@ void Platform::program_interrupts() {
   const uint16_t sid = ep_cfg_.requester_id;
   const cpu_stub::PciFunctionInfo* f = enumerator_ ? enumerator_->find(sid) : nullptr;
   if (!f || f->bars.empty()) {
-    log_.warn("workload.msi_every: the endpoint was not enumerated, its interrupt is not programmed");
+    log_.warn("workload.msi_every/msi_interval_ns: the endpoint was not enumerated, its interrupt is not programmed");
     return;
   }
   cpu_stub::MsiProgramming msg;

@@ -44,6 +44,10 @@ const core::IntParam kTags{"pcie.tags", 32,
 const core::IntParam kMsiEvery{"workload.msi_every", 0,
                                "The endpoint raises an MSI-X interrupt after every N completed requests; 0 = never",
                                core::Range{0, 1e12}};
+const core::RealParam kMsiInterval{"workload.msi_interval_ns", 0,
+                                   "The endpoint raises an MSI-X interrupt at the first completion after each "
+                                   "interval (ns) of device time; 0 = never",
+                                   core::Range{0, 1e12}};
 const core::BoolParam kIdeal{
     "endpoint.ideal", false,
     "The synthetic DMA endpoint has no engine limit of its own: only tags, credits "
@@ -67,6 +71,7 @@ DmaEndpointConfig DmaEndpointConfig::from(const core::Config& c) {
   d.warmup_requests = static_cast<uint64_t>(kWarmup.get(c));
   d.ideal = kIdeal.get(c);
   d.msi_every = static_cast<uint64_t>(kMsiEvery.get(c));
+  d.msi_interval_ns = kMsiInterval.get(c);
   d.issue_interval_ns = kInterval.get(c);
   if (d.transfer_bytes > d.window_bytes)
     throw core::ConfigError("workload.transfer_bytes (" + std::to_string(d.transfer_bytes) +
@@ -163,6 +168,8 @@ void DmaEndpoint::run() {
       c.ideal ? 0 : static_cast<uint64_t>(std::llround(c.issue_interval_ns * 1000));
   const uint64_t quantum = std::max<uint64_t>(tlm::tlm_global_quantum::instance().get().value(), 1);
   uint64_t next_issue = start, first_measured = 0, last_done = start;
+  const uint64_t msi_interval_ps = static_cast<uint64_t>(std::llround(c.msi_interval_ns * 1000));
+  uint64_t next_msi_ps = start + msi_interval_ps;
 
   for (uint64_t i = 0; i < c.requests; ++i) {
     if (!cfg_.bus_master()) {
@@ -200,14 +207,13 @@ void DmaEndpoint::run() {
       latency_.record(double(done - issue) / 1000.0);
     }
     ++completed_;
-    if (c.msi_every && completed_ % c.msi_every == 0) {
-      // The device decides to interrupt when this request completes.
-      if (auto m = msix_->signal(0)) {
-        send_msi(*m, done, done);
-      } else if (msix_->enabled()) {
-        ++interrupts_pending_;
-        if (!pending_since_[0]) pending_since_[0] = done;
-      }
+    // The device decides to interrupt when this request completes: every msi_every requests, or at
+    // the first completion once msi_interval_ns has passed since the last interrupt.
+    const bool by_count = c.msi_every && completed_ % c.msi_every == 0;
+    const bool by_time = msi_interval_ps && done >= next_msi_ps;
+    if (by_count || by_time) {
+      next_msi_ps = done + msi_interval_ps;
+      raise_interrupt(0, done);
     }
     if (progress_ && (completed_ & 0x3fff) == 0) progress_(completed_, c.requests);
   }
@@ -245,6 +251,16 @@ void DmaEndpoint::send_msi(const MsiMessage& m, uint64_t decide_ps, uint64_t sen
   p.clear_extension(&ext);
   p.clear_extension(&timing);
   ++interrupts_;
+}
+
+void DmaEndpoint::raise_interrupt(unsigned vector, uint64_t at_ps) {
+  if (auto m = msix_->signal(vector)) {
+    send_msi(*m, at_ps, at_ps);
+  } else if (msix_->enabled()) {
+    // Masked: pending; it leaves when software unmasks it.
+    ++interrupts_pending_;
+    if (!pending_since_[vector]) pending_since_[vector] = at_ps;
+  }
 }
 
 void DmaEndpoint::send_released(uint64_t at_ps) {

@@ -45,6 +45,8 @@ struct DmaEndpointConfig {
   double issue_interval_ns = 2;  // engine: minimum time between two request issues (when not ideal)
   uint64_t seed = 1;             // set by the platform from the `seed` parameter
   uint64_t msi_every = 0;        // raise MSI-X vector 0 on completion of every N requests; 0 = never
+  double msi_interval_ns = 0;    // or at the first completion after each interval; 0 = never
+  bool raises_interrupts() const { return msi_every > 0 || msi_interval_ns > 0; }
 
   // Reads workload.*, endpoint.* and pcie.tags (not seed). Throws ConfigError for impossible
   // combinations.
@@ -91,6 +93,7 @@ class DmaEndpoint : public sc_core::sc_module {
   // Sends the MSI write for `m`, decided at decide_ps, leaving the device at send_ps.
   void send_msi(const MsiMessage& m, uint64_t decide_ps, uint64_t send_ps);
   void send_released(uint64_t at_ps);
+  void raise_interrupt(unsigned vector, uint64_t at_ps);
 
   DmaEndpointConfig config_;
   ConfigSpace cfg_;

@@ -62,3 +62,15 @@ TEST_CASE("interrupt remapping needs the IOMMU and queued invalidation") {
                    "ir_reg")
             .status == 2);
 }
+
+TEST_CASE("interrupts at a rate: one per interval of device time") {
+  // 10000 back-to-back requests of ~315 ns each (one outstanding) take ~3.15 ms: with an interval of
+  // 100 us, 31 interrupts (the first at the first completion after 100 us).
+  json s = run_stats("--set workload.msi_interval_ns=100000 --set workload.requests=10000 "
+                     "--set workload.outstanding=1",
+                     "rate");
+  const double span_ns = d(s, "workload.measured_ns");
+  const uint64_t expected = static_cast<uint64_t>(span_ns / 100000);
+  CHECK(s["irq.delivered"].get<uint64_t>() >= expected - 1);
+  CHECK(s["irq.delivered"].get<uint64_t>() <= expected);
+}
