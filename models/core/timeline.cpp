@@ -20,10 +20,20 @@ sc_time Timeline::acquire(const sc_time& arrival, const sc_time& service) {
     start = std::max(arrive, free_at_[0]);
     free_at_[0] = start + serve;
   } else {
-    std::pop_heap(free_at_.begin(), free_at_.end(), std::greater<uint64_t>());
-    start = std::max(arrive, free_at_.back());
-    free_at_.back() = start + serve;
-    std::push_heap(free_at_.begin(), free_at_.end(), std::greater<uint64_t>());
+    // Replace the earliest-free server's time and sift it down: one pass instead of pop + push.
+    start = std::max(arrive, free_at_[0]);
+    const uint64_t value = start + serve;
+    const std::size_t n = free_at_.size();
+    std::size_t i = 0;
+    for (;;) {
+      std::size_t child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && free_at_[child + 1] < free_at_[child]) ++child;
+      if (free_at_[child] >= value) break;
+      free_at_[i] = free_at_[child];
+      i = child;
+    }
+    free_at_[i] = value;
   }
   ++acquisitions_;
   busy_ps_ += serve;

@@ -18,6 +18,9 @@
 
 #include <tlm_utils/simple_initiator_socket.h>
 #include <tlm_utils/simple_target_socket.h>
+#include <deque>
+#include <utility>
+
 #include <systemc>
 #include <tlm>
 
@@ -80,7 +83,9 @@ class Link : public sc_core::sc_module {
     core::Counter& bytes_;
     core::Counter& tlps_;
     uint64_t horizon_ = 0;               // end of the last booked TLP
-    std::map<uint64_t, uint64_t> gaps_;  // idle [start, end) before the horizon
+    // Idle [start, end) before the horizon, sorted by start; few, mostly appended at the back and
+    // dropped from the front, so a deque beats a node-allocating map here.
+    std::deque<std::pair<uint64_t, uint64_t>> gaps_;
     uint64_t min_gap_ = 0;               // gaps shorter than the smallest TLP are dropped
     uint64_t busy_ps_ = 0;
   };
