@@ -25,6 +25,20 @@ uint64_t now_ps() {
   return sc_core::sc_time_stamp().value();
 }
 
+// The IOTLB entry a successful walk fills: usable from the walk's completion on.
+IotlbEntry iotlb_entry(const WalkResult& w, uint16_t sid) {
+  IotlbEntry e;
+  e.did = w.did;
+  e.iova_base = w.iova_base;
+  e.hpa_base = w.hpa_base;
+  e.page_shift = w.page_shift;
+  e.read = w.read;
+  e.write = w.write;
+  e.sid = sid;
+  e.ready_ps = w.done_ps;
+  return e;
+}
+
 // One source of truth for what the unit supports: the walker obeys the caps the registers report.
 RemappingUnitConfig with_walker_caps(RemappingUnitConfig c) {
   c.walker.caps = c.caps;
@@ -326,17 +340,8 @@ RemappingUnit::Translation RemappingUnit::walk(uint16_t sid, uint64_t iova, bool
     fault(sid, iova, write, w.fault, w.record_fault);
     return r;
   }
-  IotlbEntry e;
-  e.did = w.did;
-  e.iova_base = w.iova_base;
-  e.hpa_base = w.hpa_base;
-  e.page_shift = w.page_shift;
-  e.read = w.read;
-  e.write = w.write;
-  e.sid = sid;
-  e.ready_ps = w.done_ps;
   // Only untranslated requests fill the IOTLB: a translated request's address is already an HPA.
-  if (at == core::AddressType::kUntranslated) iotlb_->insert(e);
+  if (at == core::AddressType::kUntranslated) iotlb_->insert(iotlb_entry(w, sid));
   const uint64_t page_bytes = uint64_t{1} << w.page_shift;
   r.bytes_left = page_bytes - (iova & (page_bytes - 1));
   r.hpa = w.hpa;
@@ -360,16 +365,7 @@ void RemappingUnit::prefetch(uint16_t sid, uint16_t did, uint64_t iova, uint64_t
     ++prefetch_walks_;
     walk_mem_reads_ += w.mem_reads;
     if (w.fault != vtd::FaultReason::kNone) continue;  // speculative: nothing recorded
-    IotlbEntry e;
-    e.did = w.did;
-    e.iova_base = w.iova_base;
-    e.hpa_base = w.hpa_base;
-    e.page_shift = w.page_shift;
-    e.read = w.read;
-    e.write = w.write;
-    e.sid = sid;
-    e.ready_ps = w.done_ps;
-    iotlb_->insert(e);
+    iotlb_->insert(iotlb_entry(w, sid));
   }
 }
 

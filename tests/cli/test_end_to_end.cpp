@@ -16,11 +16,7 @@ namespace {
 
 // Runs iovsim with ARGS, --out to a fresh directory; returns stats.json.
 json run_stats(const std::string& args, const std::string& tag) {
-  auto dir = scratch_dir("e2e_" + tag);
-  auto r = run_iovsim("run --quiet --out '" + dir.string() + "' " + args, tag);
-  INFO("stderr: " << r.err);
-  REQUIRE(r.status == 0);
-  return read_json(dir / "stats.json");
+  return iovsim::test::run_for_stats(args, "e2e_" + tag);
 }
 
 // Gen3 x8, MPS 256 (calibration.md §1): 8 GT/s x 128/130 x 8 lanes, less ACK and FC DLLPs every 203

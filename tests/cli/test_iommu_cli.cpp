@@ -14,11 +14,7 @@ using nlohmann::json;
 namespace {
 
 json run_stats(const std::string& args, const std::string& tag) {
-  auto dir = scratch_dir("iommu_" + tag);
-  auto r = run_iovsim("run --quiet --out '" + dir.string() + "' --set iommu.enabled=true " + args, tag);
-  INFO("stderr: " << r.err);
-  REQUIRE(r.status == 0);
-  return read_json(dir / "stats.json")["stats"];
+  return iovsim::test::run_for_stats("--set iommu.enabled=true " + args, "iommu_" + tag)["stats"];
 }
 
 uint64_t u(const json& s, const char* k) { return s[k].get<uint64_t>(); }

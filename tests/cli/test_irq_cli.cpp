@@ -14,11 +14,7 @@ using nlohmann::json;
 
 namespace {
 json run_stats(const std::string& args, const std::string& tag) {
-  auto dir = scratch_dir("irq_" + tag);
-  auto r = run_iovsim("run --quiet --out '" + dir.string() + "' " + args, tag);
-  INFO("stderr: " << r.err);
-  REQUIRE(r.status == 0);
-  return read_json(dir / "stats.json")["stats"];
+  return iovsim::test::run_for_stats(args, "irq_" + tag)["stats"];
 }
 double d(const json& s, const std::string& k) { return s[k].get<double>(); }
 

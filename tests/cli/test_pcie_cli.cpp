@@ -12,11 +12,7 @@ using nlohmann::json;
 
 namespace {
 json run_stats(const std::string& args, const std::string& tag) {
-  auto dir = scratch_dir("pcie_" + tag);
-  auto r = run_iovsim("run --quiet --out '" + dir.string() + "' " + args, tag);
-  INFO("stderr: " << r.err);
-  REQUIRE(r.status == 0);
-  return read_json(dir / "stats.json")["stats"];
+  return iovsim::test::run_for_stats(args, "pcie_" + tag)["stats"];
 }
 }  // namespace
 

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 namespace iovsim::test {
@@ -48,6 +49,16 @@ inline CommandResult run_iovsim(const std::string& args, const std::string& tag 
 
 inline nlohmann::json read_json(const std::filesystem::path& p) {
   return nlohmann::json::parse(slurp(p));
+}
+
+// Runs `iovsim run --quiet --out DIR ARGS` with a fresh DIR named by tag, requires exit status 0, and
+// returns DIR/stats.json ({"run": ..., "stats": ...}).
+inline nlohmann::json run_for_stats(const std::string& args, const std::string& tag) {
+  auto dir = scratch_dir("stats_" + tag);
+  auto r = run_iovsim("run --quiet --out '" + dir.string() + "' " + args, tag);
+  INFO("stderr: " << r.err);
+  REQUIRE(r.status == 0);
+  return read_json(dir / "stats.json");
 }
 
 inline int count_lines(const std::string& s) {
