@@ -17,35 +17,47 @@ const core::IntParam kQuantum{
     core::Range{1, 1e9}};
 const core::EnumParam kKind{
     "workload.kind", "dma", "What drives traffic: dma (a pcie-bench-style DMA endpoint)", {"dma"}};
-const core::BoolParam kIommu{"iommu.enabled", false, "DMA remapping by the IOMMU; false: DMA goes untranslated"};
-const core::IntParam kPageSize{"workload.page_size", 4096, "Page size the driver maps the DMA window with",
+const core::BoolParam kIommu{"iommu.enabled", false,
+                             "DMA remapping by the IOMMU; false: DMA goes untranslated"};
+const core::IntParam kPageSize{"workload.page_size", 4096,
+                               "Page size the driver maps the DMA window with",
                                std::vector<int64_t>{4096, 2097152, 1073741824}};
-const core::IntParam kAw{"driver.aw", 2, "Address width the driver gives the device's domain: 1 = 39-bit 3-level, "
+const core::IntParam kAw{"driver.aw", 2,
+                         "Address width the driver gives the device's domain: 1 = 39-bit 3-level, "
                          "2 = 48-bit 4-level (Linux's default), 3 = 57-bit 5-level",
                          std::vector<int64_t>{1, 2, 3}};
-const core::EnumParam kInvalidation{"driver.invalidation", "queued",
-                                    "How the IOMMU driver invalidates: queued (QI descriptors) or register",
-                                    {"queued", "register"}};
+const core::EnumParam kInvalidation{
+    "driver.invalidation",
+    "queued",
+    "How the IOMMU driver invalidates: queued (QI descriptors) or register",
+    {"queued", "register"}};
 const core::IntParam kTablesBase{"driver.tables_base", int64_t{1} << 30,
                                  "Host memory the driver allocates IOMMU tables and queues from",
                                  core::Range{0, double(int64_t{1} << 52)}};
-const core::IntParam kTablesBytes{"driver.tables_bytes", int64_t{256} << 20, "Size of that region (bytes)",
+const core::IntParam kTablesBytes{"driver.tables_bytes", int64_t{256} << 20,
+                                  "Size of that region (bytes)",
                                   core::Range{4096, double(int64_t{1} << 40)}};
-const core::IntParam kHpaOffset{"driver.hpa_offset", int64_t{64} << 30,
-                                "With the IOMMU on, the DMA window's IOVA + this = where its data lives in host memory",
-                                core::Range{0, double(int64_t{1} << 52)}};
-const core::BoolParam kEnumerate{"cpu.enumerate", true,
-                                 "The CPU stub enumerates PCI at boot (BARs, MPS/MRRS, memory space, bus "
-                                 "mastering); false leaves devices as at reset, unable to DMA"};
-const core::BoolParam kListDevices{"cpu.list_devices", false,
-                                   "Print the devices enumeration found (an lspci -tv-like tree) in the summary"};
-const core::IntParam kMmioBase{"cpu.mmio_base", 0xC0000000, "Start of the window BARs are assigned from",
+const core::IntParam kHpaOffset{
+    "driver.hpa_offset", int64_t{64} << 30,
+    "With the IOMMU on, the DMA window's IOVA + this = where its data lives in host memory",
+    core::Range{0, double(int64_t{1} << 52)}};
+const core::BoolParam kEnumerate{
+    "cpu.enumerate", true,
+    "The CPU stub enumerates PCI at boot (BARs, MPS/MRRS, memory space, bus "
+    "mastering); false leaves devices as at reset, unable to DMA"};
+const core::BoolParam kListDevices{
+    "cpu.list_devices", false,
+    "Print the devices enumeration found (an lspci -tv-like tree) in the summary"};
+const core::IntParam kMmioBase{"cpu.mmio_base", 0xC0000000,
+                               "Start of the window BARs are assigned from",
                                core::Range{0, double(int64_t{1} << 52)}};
 const core::IntParam kMmioBytes{"cpu.mmio_bytes", 0x10000000, "Size of that window (bytes)",
                                 core::Range{0x100000, double(int64_t{1} << 40)}};
-const core::IntParam kMsiVector{"workload.msi_vector", 0x41, "Vector the endpoint's MSI-X interrupt is programmed with",
+const core::IntParam kMsiVector{"workload.msi_vector", 0x41,
+                                "Vector the endpoint's MSI-X interrupt is programmed with",
                                 core::Range{32, 255}};
-const core::IntParam kMsiApic{"workload.msi_apic", 0, "APIC id (CPU) the endpoint's interrupt is sent to",
+const core::IntParam kMsiApic{"workload.msi_apic", 0,
+                              "APIC id (CPU) the endpoint's interrupt is sent to",
                               core::Range{0, 255}};
 const core::EnumParam kHostCache{
     "workload.host_cache",
@@ -113,18 +125,22 @@ Platform::Platform(sc_core::sc_module_name name, const core::Config& config,
     check_iommu_config(config);
   } else {
     if (!iommu::TranslationCapture::path_from(config).empty())
-      throw core::ConfigError("trace.capture records IOMMU translations: it needs iommu.enabled=true");
+      throw core::ConfigError(
+          "trace.capture records IOMMU translations: it needs iommu.enabled=true");
     rc_->dma_out.bind(memory_->in);
     rc_->msi_out.bind(irq_->msi_in);
   }
   ir_enabled_ = iommu::ir_enabled_param(config);
   if (ir_enabled_) {
     if (!iommu_) throw core::ConfigError("iommu.ir.enabled needs iommu.enabled=true");
-    if (!iommu_->config().caps.ir) throw core::ConfigError("iommu.ir.enabled needs iommu.ecap.ir=true");
+    if (!iommu_->config().caps.ir)
+      throw core::ConfigError("iommu.ir.enabled needs iommu.ecap.ir=true");
     if (kInvalidation.get(config) != "queued")
-      throw core::ConfigError("iommu.ir.enabled needs driver.invalidation=queued (the IEC is invalidated by QI)");
+      throw core::ConfigError(
+          "iommu.ir.enabled needs driver.invalidation=queued (the IEC is invalidated by QI)");
   }
-  if (kHostCache.get(config) == "warm") memory_->add_warm_range(dma_hpa_base_, ep_cfg_.window_bytes);
+  if (kHostCache.get(config) == "warm")
+    memory_->add_warm_range(dma_hpa_base_, ep_cfg_.window_bytes);
 
   if (kEnumerate.get(config)) {
     cpu_stub::EnumeratorOptions opts;
@@ -164,15 +180,17 @@ void Platform::check_iommu_config(const core::Config& config) {
   const uint64_t memory_bytes = memory_->config().size_bytes;
   if (map_base_ + offset + map_bytes_ > memory_bytes || tables + tables_bytes > memory_bytes)
     throw core::ConfigError(
-        "the DMA window's host pages (workload.window_base + driver.hpa_offset) or the driver's table "
+        "the DMA window's host pages (workload.window_base + driver.hpa_offset) or the driver's "
+        "table "
         "region (driver.tables_base) lie beyond memory.size_bytes");
   if (tables < map_base_ + offset + map_bytes_ && map_base_ + offset < tables + tables_bytes)
     throw core::ConfigError("driver.tables_base overlaps the DMA window's host pages");
   cpu_stub::IommuDriverOptions opts;
   opts.invalidation = kInvalidation.get(config) == "queued" ? cpu_stub::InvalidationMode::kQueued
-                                                              : cpu_stub::InvalidationMode::kRegister;
+                                                            : cpu_stub::InvalidationMode::kRegister;
   table_pages_ = std::make_unique<cpu_stub::PageAllocator>(*cpu_, tables, tables_bytes);
-  driver_ = std::make_unique<cpu_stub::IommuDriver>(*cpu_, iommu_->config().mmio_base, *table_pages_, opts);
+  driver_ = std::make_unique<cpu_stub::IommuDriver>(*cpu_, iommu_->config().mmio_base,
+                                                    *table_pages_, opts);
 }
 
 void Platform::start_of_simulation() {
@@ -181,7 +199,8 @@ void Platform::start_of_simulation() {
   if (enumerator_) enumerator_->enumerate();
   if (iommu_) bring_up_iommu();
   if (ep_cfg_.raises_interrupts()) program_interrupts();
-  // The device starts once boot's own traffic has drained, so none of it queues ahead of the workload.
+  // The device starts once boot's own traffic has drained, so none of it queues ahead of the
+  // workload.
   endpoint_->start_at(std::max(cpu_->boot_horizon(), memory_->busy_until()));
 }
 
@@ -190,7 +209,8 @@ void Platform::bring_up_iommu() {
   const uint16_t domain = 1;
   driver_->bring_up();
   driver_->attach_device(ep_cfg_.requester_id, domain, aw);
-  driver_->map(domain, map_base_, map_base_ + (dma_hpa_base_ - ep_cfg_.window_base), map_bytes_, page_bytes_);
+  driver_->map(domain, map_base_, map_base_ + (dma_hpa_base_ - ep_cfg_.window_base), map_bytes_,
+               page_bytes_);
 }
 
 // The endpoint's MSI-X vector 0, as a driver programs it: remappable format through an IRTE with
@@ -201,7 +221,9 @@ void Platform::program_interrupts() {
   const uint16_t sid = ep_cfg_.requester_id;
   const cpu_stub::PciFunctionInfo* f = enumerator_ ? enumerator_->find(sid) : nullptr;
   if (!f || f->bars.empty()) {
-    log_.warn("workload.msi_every/msi_interval_ns: the endpoint was not enumerated, its interrupt is not programmed");
+    log_.warn(
+        "workload.msi_every/msi_interval_ns: the endpoint was not enumerated, its interrupt is not "
+        "programmed");
     return;
   }
   cpu_stub::MsiProgramming msg;
@@ -240,8 +262,8 @@ std::string Platform::describe_platform() const {
   if (iommu_) {
     const auto& i = iommu_->config();
     os << ", IOMMU (IOTLB " << i.iotlb.entries << " entries, "
-       << (i.iotlb.ways ? std::to_string(i.iotlb.ways) + "-way" : std::string("fully associative")) << " "
-       << i.iotlb.policy << ", " << i.walk_slots << " walk slots)";
+       << (i.iotlb.ways ? std::to_string(i.iotlb.ways) + "-way" : std::string("fully associative"))
+       << " " << i.iotlb.policy << ", " << i.walk_slots << " walk slots)";
   } else {
     os << ", no IOMMU";
   }

@@ -10,8 +10,8 @@
 //
 // At the start of simulation, before any device runs, the CPU stub does what an OS does at boot:
 // PCI enumeration (BARs, MPS/MRRS, memory space and bus mastering), then, with the IOMMU on, the
-// IOMMU driver's bring-up, a domain for the endpoint, and the DMA window's IOVAs mapped to host memory
-// with workload.page_size pages. Build one Platform per process (SystemC elaborates once).
+// IOMMU driver's bring-up, a domain for the endpoint, and the DMA window's IOVAs mapped to host
+// memory with workload.page_size pages. Build one Platform per process (SystemC elaborates once).
 #pragma once
 
 #include <memory>

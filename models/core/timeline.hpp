@@ -22,8 +22,9 @@ class Timeline {
   // Reserves a server for `service` from the earliest moment >= arrival; returns the start time.
   sc_core::sc_time acquire(const sc_core::sc_time& arrival, const sc_core::sc_time& service);
 
-  // When a request arriving at `arrival` would start, without reserving anything. Lets a caller whose
-  // service time depends on the start (a page walk's memory reads) compute it before acquire().
+  // When a request arriving at `arrival` would start, without reserving anything. Lets a caller
+  // whose service time depends on the start (a page walk's memory reads) compute it before
+  // acquire().
   sc_core::sc_time next_start(const sc_core::sc_time& arrival) const;
 
   unsigned servers() const { return static_cast<unsigned>(free_at_.size()); }

@@ -23,14 +23,18 @@ void CpuPort::debug(tlm::tlm_command cmd, uint64_t hpa, void* data, std::size_t 
     throw std::runtime_error("CPU access to host memory at 0x" + std::to_string(hpa) + " failed");
 }
 
-void CpuPort::mem_read(uint64_t hpa, void* dst, std::size_t len) { debug(tlm::TLM_READ_COMMAND, hpa, dst, len); }
+void CpuPort::mem_read(uint64_t hpa, void* dst, std::size_t len) {
+  debug(tlm::TLM_READ_COMMAND, hpa, dst, len);
+}
 
 void CpuPort::mem_write(uint64_t hpa, const void* src, std::size_t len) {
   debug(tlm::TLM_WRITE_COMMAND, hpa, const_cast<void*>(src), len);
 }
 
-uint64_t CpuPort::register_access(tlm::tlm_command cmd, uint64_t addr, unsigned size, uint64_t value) {
-  if (mmio.size() == 0) throw std::runtime_error(std::string(name()) + ": no device registers are connected");
+uint64_t CpuPort::register_access(tlm::tlm_command cmd, uint64_t addr, unsigned size,
+                                  uint64_t value) {
+  if (mmio.size() == 0)
+    throw std::runtime_error(std::string(name()) + ": no device registers are connected");
   tlm::tlm_generic_payload p;
   p.set_command(cmd);
   p.set_address(addr);

@@ -1,13 +1,13 @@
 // The CPU's view of the machine for driver code (HostAccess over TLM): host memory through the
 // memory's CPU socket, device registers through an MMIO socket. Register accesses are b_transport
-// calls; when made from a SystemC thread during simulation they take their time (the thread waits out
-// the annotated delay), before simulation starts (bring-up at elaboration) they take none.
+// calls; when made from a SystemC thread during simulation they take their time (the thread waits
+// out the annotated delay), before simulation starts (bring-up at elaboration) they take none.
 // Memory accesses by driver code are functional (debug transport): table writes are not timed.
 #pragma once
 
+#include <tlm_utils/simple_initiator_socket.h>
 #include <systemc>
 #include <tlm>
-#include <tlm_utils/simple_initiator_socket.h>
 
 #include "host_access.hpp"
 

@@ -274,8 +274,9 @@ void PciEnumerator::assign_bars() {
   for (std::size_t fi = 0; fi < functions_.size(); ++fi)
     for (std::size_t bi = 0; bi < functions_[fi].bars.size(); ++bi) pending.push_back({fi, bi});
   // BARs below one bus-0 bridge are placed together (its memory window must cover them and nothing
-  // else), each group starting on a 1 MiB boundary, the bridge window granule. Within a group, largest
-  // first: with power-of-two sizes every BAR then lands aligned right after the previous one.
+  // else), each group starting on a 1 MiB boundary, the bridge window granule. Within a group,
+  // largest first: with power-of-two sizes every BAR then lands aligned right after the previous
+  // one.
   auto group = [&](const Pending& x) { return root_group(functions_[x.function].bus); };
   std::stable_sort(pending.begin(), pending.end(), [&](const Pending& x, const Pending& y) {
     if (group(x) != group(y)) return group(x) < group(y);
@@ -289,7 +290,8 @@ void PciEnumerator::assign_bars() {
   for (std::size_t k = 0; k < pending.size(); ++k) {
     const PciFunctionInfo& f = functions_[pending[k].function];
     const PciBar& bar = f.bars[pending[k].bar];
-    if (k > 0 && group(pending[k]) != group(pending[k - 1])) cursor = core::align_up(cursor, kBridgeGranule);
+    if (k > 0 && group(pending[k]) != group(pending[k - 1]))
+      cursor = core::align_up(cursor, kBridgeGranule);
     const uint64_t pad = (bar.size - (cursor & (bar.size - 1))) & (bar.size - 1);
     auto describe = [&] {
       char buf[160];
@@ -371,7 +373,8 @@ void PciEnumerator::program_bridge_windows() {
     uint64_t lo = ~uint64_t{0}, hi = 0;
     for (const PciFunctionInfo& f : functions_)
       if (f.bus >= br.secondary_bus && f.bus <= br.subordinate_bus && f.bus != 0)
-        for (const PciBar& bar : f.bars) lo = std::min(lo, bar.base), hi = std::max(hi, bar.base + bar.size);
+        for (const PciBar& bar : f.bars)
+          lo = std::min(lo, bar.base), hi = std::max(hi, bar.base + bar.size);
     const uint8_t b = br.bus, d = br.dev, fn = br.fn;
     // An empty window is base > limit. Windows are 1 MiB granules: base/limit hold address 31:20.
     uint32_t mem = 0x0000FFF0, pref = 0x0000FFF0, pref_base_hi = 0, pref_limit_hi = 0;

@@ -5,25 +5,32 @@
 namespace iovsim::iommu {
 
 namespace {
-const core::IntParam kNd{"iommu.cap.nd", 2, "CAP.ND: number of domains = 2^(4+2*ND)", core::Range{0, 6}};
-const core::BoolParam kCm{"iommu.cap.cm", false, "CAP.CM caching mode: not-present and faulting entries may be cached"};
-const core::IntParam kSagaw{"iommu.cap.sagaw", 0b0110,
-                            "CAP.SAGAW bit mask: bit 1 = 39-bit/3-level, 2 = 48-bit/4-level, 3 = 57-bit/5-level",
-                            core::Range{1, 0b11110}};
+const core::IntParam kNd{"iommu.cap.nd", 2, "CAP.ND: number of domains = 2^(4+2*ND)",
+                         core::Range{0, 6}};
+const core::BoolParam kCm{"iommu.cap.cm", false,
+                          "CAP.CM caching mode: not-present and faulting entries may be cached"};
+const core::IntParam kSagaw{
+    "iommu.cap.sagaw", 0b0110,
+    "CAP.SAGAW bit mask: bit 1 = 39-bit/3-level, 2 = 48-bit/4-level, 3 = 57-bit/5-level",
+    core::Range{1, 0b11110}};
 const core::IntParam kMgaw{"iommu.cap.mgaw", 48, "CAP.MGAW: maximum guest address width (bits)",
                            core::Range{30, 64}};
-const core::IntParam kSllps{"iommu.cap.sllps", 0b11, "CAP.SLLPS: bit 0 = 2 MiB, bit 1 = 1 GiB superpages",
+const core::IntParam kSllps{"iommu.cap.sllps", 0b11,
+                            "CAP.SLLPS: bit 0 = 2 MiB, bit 1 = 1 GiB superpages",
                             core::Range{0, 3}};
 const core::BoolParam kPsi{"iommu.cap.psi", true, "CAP.PSI: page-selective IOTLB invalidation"};
-const core::IntParam kNfr{"iommu.cap.nfr", 8, "CAP.NFR: fault-recording registers", core::Range{1, 256}};
-const core::IntParam kMamv{"iommu.cap.mamv", 9, "CAP.MAMV: largest address mask in page-selective invalidation",
+const core::IntParam kNfr{"iommu.cap.nfr", 8, "CAP.NFR: fault-recording registers",
+                          core::Range{1, 256}};
+const core::IntParam kMamv{"iommu.cap.mamv", 9,
+                           "CAP.MAMV: largest address mask in page-selective invalidation",
                            core::Range{0, 63}};
 const core::BoolParam kQi{"iommu.ecap.qi", true, "ECAP.QI: queued invalidation"};
 const core::BoolParam kDt{"iommu.ecap.dt", false, "ECAP.DT: device-TLB (ATS) support"};
 const core::BoolParam kIr{"iommu.ecap.ir", true, "ECAP.IR: interrupt remapping support"};
 const core::BoolParam kPt{"iommu.ecap.pt", true, "ECAP.PT: pass-through (context TT = 2)"};
 const core::BoolParam kSc{"iommu.ecap.sc", false, "ECAP.SC: snoop control"};
-const core::IntParam kHaw{"iommu.haw", 46, "Host address width of addresses in paging entries (bits)",
+const core::IntParam kHaw{"iommu.haw", 46,
+                          "Host address width of addresses in paging entries (bits)",
                           core::Range{32, 52}};
 }  // namespace
 
@@ -45,7 +52,8 @@ IommuCaps IommuCaps::from(const core::Config& c) {
   k.haw = static_cast<unsigned>(kHaw.get(c));
   // FRCD registers must fit in the 4 KiB page after the IOTLB registers.
   if (k.fro * 16 + 16 * k.nfr > vtd::kMmioSize)
-    throw core::ConfigError("iommu.cap.nfr: " + std::to_string(k.nfr) + " fault records do not fit the register page");
+    throw core::ConfigError("iommu.cap.nfr: " + std::to_string(k.nfr) +
+                            " fault records do not fit the register page");
   return k;
 }
 

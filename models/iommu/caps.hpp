@@ -1,6 +1,6 @@
-// What this remapping unit supports: the CAP/ECAP fields, from parameters (iommu.cap.*, iommu.ecap.*),
-// and their register encodings. Shared by the register file (which reports them) and the walker
-// (which obeys them).
+// What this remapping unit supports: the CAP/ECAP fields, from parameters (iommu.cap.*,
+// iommu.ecap.*), and their register encodings. Shared by the register file (which reports them) and
+// the walker (which obeys them).
 #pragma once
 
 #include <cstdint>
@@ -11,7 +11,7 @@ namespace iovsim::iommu {
 
 struct IommuCaps {
   // CAP
-  unsigned nd = 2;          // domains = 2^(4 + 2*ND)
+  unsigned nd = 2;  // domains = 2^(4 + 2*ND)
   bool rwbf = false;
   bool cm = false;          // caching mode: not-present entries may be cached
   unsigned sagaw = 0b0110;  // bit 1 = 39-bit (3-level), 2 = 48-bit (4-level), 3 = 57-bit (5-level)
@@ -22,15 +22,15 @@ struct IommuCaps {
   unsigned nfr = 8;         // number of fault-recording registers (1..256)
   unsigned mamv = 9;        // maximum address mask value for page-selective invalidation
   // ECAP
-  bool c = false;           // page-walk coherency
-  bool qi = true;           // queued invalidation
-  bool dt = false;          // device-TLB (ATS)
-  bool ir = true;           // interrupt remapping
-  bool eim = false;         // extended interrupt mode (x2APIC)
-  bool pt = true;           // pass-through
-  bool sc = false;          // snoop control
-  unsigned iro = 0x30;      // IOTLB registers at IRO*16
-  unsigned mhmv = 15;       // maximum handle mask value
+  bool c = false;       // page-walk coherency
+  bool qi = true;       // queued invalidation
+  bool dt = false;      // device-TLB (ATS)
+  bool ir = true;       // interrupt remapping
+  bool eim = false;     // extended interrupt mode (x2APIC)
+  bool pt = true;       // pass-through
+  bool sc = false;      // snoop control
+  unsigned iro = 0x30;  // IOTLB registers at IRO*16
+  unsigned mhmv = 15;   // maximum handle mask value
   // Not a register field: the host address width the paging entries' addresses have.
   unsigned haw = 46;
 

@@ -62,9 +62,9 @@ class PageWalker {
   PageWalker(const PageWalker&) = delete;
   PageWalker& operator=(const PageWalker&) = delete;
 
-  // The context cache's usable (non-faulting) entry for sid, looked up as the hardware does on every
-  // translation, an IOTLB hit included: marks it most recently used and counts a hit. nullopt when the
-  // cache does not hold one (the caller must walk, which reads the context entry).
+  // The context cache's usable (non-faulting) entry for sid, looked up as the hardware does on
+  // every translation, an IOTLB hit included: marks it most recently used and counts a hit. nullopt
+  // when the cache does not hold one (the caller must walk, which reads the context entry).
   struct CachedDomain {
     uint16_t did = 0;
     bool fpd = false;

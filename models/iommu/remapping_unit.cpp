@@ -170,13 +170,15 @@ RemappingUnit::RemappingUnit(sc_core::sc_module_name name, const RemappingUnitCo
   qi_hooks.invalidate_context = hooks.invalidate_context;
   qi_hooks.invalidate_iotlb = hooks.invalidate_iotlb;
   qi_hooks.invalidate_iec = [this](bool global, uint16_t index, unsigned im) {
-    if (global) ir_->invalidate_all();
-    else ir_->invalidate_index(index, im);
+    if (global)
+      ir_->invalidate_all();
+    else
+      ir_->invalidate_index(index, im);
   };
   qi_ = std::make_unique<InvalidationQueue>(*regs_, *memory_port_, qi_hooks, config_.qi, &stats_);
   prefetcher_ = PrefetcherRegistry::instance().create(config.iotlb.prefetcher, config.iotlb.seed);
-  for (unsigned r : {0x1u, 0x2u, 0x3u, 0x4u, 0x5u, 0x6u, 0x7u, 0x8u, 0x9u, 0xAu, 0xBu, 0xCu, 0xDu, 0x20u,
-                     0x21u, 0x22u, 0x23u, 0x24u, 0x25u, 0x26u}) {
+  for (unsigned r : {0x1u, 0x2u, 0x3u, 0x4u,  0x5u,  0x6u,  0x7u,  0x8u,  0x9u,  0xAu,
+                     0xBu, 0xCu, 0xDu, 0x20u, 0x21u, 0x22u, 0x23u, 0x24u, 0x25u, 0x26u}) {
     char name[8];
     std::snprintf(name, sizeof name, "0x%x", r);
     reason_counters_[r] = &reason_stats_.add_counter(name, "Faults with this reason");
@@ -276,9 +278,10 @@ RemappingUnit::Translation RemappingUnit::translate(uint16_t sid, uint64_t iova,
   const uint64_t t = arrival + hit_ps_;
   RidStats& rs = rid_stats(sid);
   // The IOTLB is tagged by domain: the context-cache lookup that yields it runs alongside the IOTLB
-  // lookup. Without a cached context the request walks (reading the context entry). Requests with an
-  // ATS address type never use the IOTLB's untranslated-request entries.
-  const auto ctx = at == core::AddressType::kUntranslated ? walker_->cached_context(sid) : std::nullopt;
+  // lookup. Without a cached context the request walks (reading the context entry). Requests with
+  // an ATS address type never use the IOTLB's untranslated-request entries.
+  const auto ctx =
+      at == core::AddressType::kUntranslated ? walker_->cached_context(sid) : std::nullopt;
   if (ctx) {
     if (const IotlbEntry* e = iotlb_->lookup(ctx->did, iova)) {
       Translation r;
@@ -379,11 +382,13 @@ void RemappingUnit::fault(uint16_t sid, uint64_t iova, bool write, vtd::FaultRea
   if (record && regs_->record_fault(sid, iova, reason, !write)) ++faults_recorded_;
 }
 
-// ---- Interrupt path ------------------------------------------------------------------------------
+// ---- Interrupt path
+// ------------------------------------------------------------------------------
 
 void RemappingUnit::deliver(tlm::tlm_generic_payload& p, sc_time& delay) {
   if (irq_out.size() == 0) {
-    log_.warn("interrupt to 0x", std::hex, p.get_address(), std::dec, " dropped: irq_out is not bound");
+    log_.warn("interrupt to 0x", std::hex, p.get_address(), std::dec,
+              " dropped: irq_out is not bound");
     p.set_response_status(tlm::TLM_OK_RESPONSE);
     return;
   }
@@ -402,7 +407,8 @@ void RemappingUnit::msi_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
   req.sid = ext ? ext->requester_id : 0;
   req.address = p.get_address();
   std::memcpy(&req.data, p.get_data_ptr(), 4);
-  if (!ir_->enabled()) return deliver(p, delay);  // IR off: compatibility-format MSIs go straight on
+  if (!ir_->enabled())
+    return deliver(p, delay);  // IR off: compatibility-format MSIs go straight on
 
   ir_->set_cfi(regs_->cfi_enabled());
   const RemappedInterrupt r = ir_->remap(req, arrival);
@@ -411,7 +417,8 @@ void RemappingUnit::msi_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
     timing->remap_in_ps = arrival;
     timing->remap_done_ps = r.done_ps;
   }
-  p.set_response_status(tlm::TLM_OK_RESPONSE);  // a posted write: the device sees nothing either way
+  p.set_response_status(
+      tlm::TLM_OK_RESPONSE);  // a posted write: the device sees nothing either way
   if (r.fault != vtd::FaultReason::kNone) {
     // Interrupt faults record the interrupt index in FI[63:48]; the message is dropped.
     ++faults_;
@@ -431,7 +438,8 @@ void RemappingUnit::msi_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
   // The remapped interrupt, in compatibility format, to the interrupt controller.
   const uint64_t addr = 0xFEE00000ull | (uint64_t{r.destination & 0xff} << 12) |
                         (uint64_t{r.redirection_hint} << 3) | (uint64_t{r.dest_logical} << 2);
-  const uint32_t data = static_cast<uint32_t>(r.vector | (r.delivery_mode << 8) | (uint32_t{r.level} << 15));
+  const uint32_t data =
+      static_cast<uint32_t>(r.vector | (r.delivery_mode << 8) | (uint32_t{r.level} << 15));
   const uint64_t original_addr = p.get_address();
   uint32_t original_data;
   std::memcpy(&original_data, p.get_data_ptr(), 4);

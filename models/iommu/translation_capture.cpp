@@ -8,11 +8,13 @@
 namespace iovsim::iommu {
 
 namespace {
-const core::StringParam kCapture{"trace.capture", "",
-                                 "Write one CSV row per translated request to this file (empty: none)"};
+const core::StringParam kCapture{
+    "trace.capture", "", "Write one CSV row per translated request to this file (empty: none)"};
 }
 
-std::string TranslationCapture::path_from(const core::Config& c) { return kCapture.get(c); }
+std::string TranslationCapture::path_from(const core::Config& c) {
+  return kCapture.get(c);
+}
 
 TranslationCapture::TranslationCapture(const std::string& path) {
   if (path.empty()) return;
@@ -35,15 +37,18 @@ void TranslationCapture::flush_until(uint64_t watermark_ps) {
   }
 }
 
-void TranslationCapture::row(uint64_t issue_ps, uint64_t done_ps, uint16_t rid, uint64_t iova, unsigned size,
-                             bool write, uint64_t hpa, const char* iotlb, unsigned fault) {
+void TranslationCapture::row(uint64_t issue_ps, uint64_t done_ps, uint16_t rid, uint64_t iova,
+                             unsigned size, bool write, uint64_t hpa, const char* iotlb,
+                             unsigned fault) {
   if (!file_) return;
   char fault_text[16] = "";
   if (fault) std::snprintf(fault_text, sizeof fault_text, "0x%x", fault);
   char line[192];
-  std::snprintf(line, sizeof line, "%.3f,%.3f,%s,0x%llx,%u,%c,0x%llx,%s,%.3f,%s\n", issue_ps / 1000.0, done_ps / 1000.0,
-               core::format_rid(rid).c_str(), static_cast<unsigned long long>(iova), size, write ? 'W' : 'R',
-               static_cast<unsigned long long>(hpa), iotlb, (done_ps - issue_ps) / 1000.0, fault_text);
+  std::snprintf(line, sizeof line, "%.3f,%.3f,%s,0x%llx,%u,%c,0x%llx,%s,%.3f,%s\n",
+                issue_ps / 1000.0, done_ps / 1000.0, core::format_rid(rid).c_str(),
+                static_cast<unsigned long long>(iova), size, write ? 'W' : 'R',
+                static_cast<unsigned long long>(hpa), iotlb, (done_ps - issue_ps) / 1000.0,
+                fault_text);
   flush_until(issue_ps);
   pending_.push(Row{done_ps, seq_++, line});
 }

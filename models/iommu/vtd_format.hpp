@@ -1,6 +1,7 @@
-// VT-d formats, bit for bit as ../shared/reference/vtd-pcie.md §1–3 gives them (legacy mode): register
-// offsets and fields, root/context/second-level entries, fault records, queued-invalidation
-// descriptors. Field names follow the VT-d specification. Plain data; no behaviour beyond decoding.
+// VT-d formats, bit for bit as ../shared/reference/vtd-pcie.md §1–3 gives them (legacy mode):
+// register offsets and fields, root/context/second-level entries, fault records,
+// queued-invalidation descriptors. Field names follow the VT-d specification. Plain data; no
+// behaviour beyond decoding.
 #pragma once
 
 #include <cstdint>
@@ -50,20 +51,23 @@ struct CapFields {
 };
 // ECAP fields.
 struct EcapFields {
-  static constexpr unsigned kC = 0, kQi = 1, kDt = 2, kIr = 3, kEim = 4, kPt = 6, kSc = 7, kIroHi = 17,
-                            kIroLo = 8, kMhmvHi = 23, kMhmvLo = 20, kSmts = 43;
+  static constexpr unsigned kC = 0, kQi = 1, kDt = 2, kIr = 3, kEim = 4, kPt = 6, kSc = 7,
+                            kIroHi = 17, kIroLo = 8, kMhmvHi = 23, kMhmvLo = 20, kSmts = 43;
 };
 // FSTS bits.
-constexpr unsigned kFstsPfo = 0, kFstsPpf = 1, kFstsIqe = 4, kFstsIce = 5, kFstsIte = 6, kFstsFriHi = 15,
-                   kFstsFriLo = 8;
+constexpr unsigned kFstsPfo = 0, kFstsPpf = 1, kFstsIqe = 4, kFstsIce = 5, kFstsIte = 6,
+                   kFstsFriHi = 15, kFstsFriLo = 8;
 // FECTL / IECTL bits.
 constexpr unsigned kCtlIm = 31, kCtlIp = 30;
 // CCMD fields.
-constexpr unsigned kCcmdIcc = 63, kCcmdCirgHi = 62, kCcmdCirgLo = 61, kCcmdCaigHi = 60, kCcmdCaigLo = 59;
+constexpr unsigned kCcmdIcc = 63, kCcmdCirgHi = 62, kCcmdCirgLo = 61, kCcmdCaigHi = 60,
+                   kCcmdCaigLo = 59;
 // IOTLB register (at IRO*16 + 8) fields; IVA at IRO*16.
-constexpr unsigned kIotlbIvt = 63, kIotlbIirgHi = 61, kIotlbIirgLo = 60, kIotlbIaigHi = 58, kIotlbIaigLo = 57;
+constexpr unsigned kIotlbIvt = 63, kIotlbIirgHi = 61, kIotlbIirgLo = 60, kIotlbIaigHi = 58,
+                   kIotlbIaigLo = 57;
 
-// Invalidation granularity (CCMD.CIRG, IOTLB.IIRG, descriptor G): 1 global, 2 domain, 3 device/page.
+// Invalidation granularity (CCMD.CIRG, IOTLB.IIRG, descriptor G): 1 global, 2 domain, 3
+// device/page.
 enum class Granularity : uint8_t { kReserved = 0, kGlobal = 1, kDomain = 2, kDeviceOrPage = 3 };
 
 // ---- Fault reasons (FRCD.FR) -------------------------------------------------------------------
@@ -71,7 +75,7 @@ enum class FaultReason : uint8_t {
   kNone = 0x0,
   kRootNotPresent = 0x1,
   kContextNotPresent = 0x2,
-  kContextInvalid = 0x3,      // AW not in SAGAW, TT reserved
+  kContextInvalid = 0x3,  // AW not in SAGAW, TT reserved
   kAddressBeyondAgaw = 0x4,
   kWriteDenied = 0x5,
   kReadDenied = 0x6,
@@ -93,17 +97,22 @@ enum class FaultReason : uint8_t {
 // FPD suppresses recording (not blocking) of these; 0x1, 0x8, 0x9, 0xA are always recorded.
 constexpr bool fpd_suppresses(FaultReason r) {
   switch (r) {
-    case FaultReason::kContextNotPresent: case FaultReason::kContextInvalid:
-    case FaultReason::kAddressBeyondAgaw: case FaultReason::kWriteDenied:
-    case FaultReason::kReadDenied: case FaultReason::kPagingEntryReadError:
-    case FaultReason::kPagingEntryReserved: case FaultReason::kBlockedByTt:
+    case FaultReason::kContextNotPresent:
+    case FaultReason::kContextInvalid:
+    case FaultReason::kAddressBeyondAgaw:
+    case FaultReason::kWriteDenied:
+    case FaultReason::kReadDenied:
+    case FaultReason::kPagingEntryReadError:
+    case FaultReason::kPagingEntryReserved:
+    case FaultReason::kBlockedByTt:
       return true;
     default:
       return false;
   }
 }
 
-// ---- Root entry (16 B, indexed by bus) -----------------------------------------------------------
+// ---- Root entry (16 B, indexed by bus)
+// -----------------------------------------------------------
 struct RootEntry {
   uint64_t lo = 0, hi = 0;
   bool present() const { return bit(lo, 0); }
@@ -111,7 +120,8 @@ struct RootEntry {
   bool reserved_set() const { return bits(lo, 11, 1) != 0 || hi != 0; }
 };
 
-// ---- Context entry (16 B, indexed by devfn) -------------------------------------------------------
+// ---- Context entry (16 B, indexed by devfn)
+// -------------------------------------------------------
 struct ContextEntry {
   uint64_t lo = 0, hi = 0;
   bool present() const { return bit(lo, 0); }
@@ -121,12 +131,13 @@ struct ContextEntry {
   unsigned aw() const { return static_cast<unsigned>(bits(hi, 2, 0)); }
   uint16_t did() const { return static_cast<uint16_t>(bits(hi, 23, 8)); }
   bool reserved_set() const { return bits(lo, 11, 4) != 0 || bit(hi, 7) || bits(hi, 63, 24) != 0; }
-  unsigned levels() const { return aw() + 2; }   // AW 1 -> 3 levels
+  unsigned levels() const { return aw() + 2; }  // AW 1 -> 3 levels
   unsigned agaw() const { return 30 + 9 * aw(); }
 };
 constexpr unsigned kTtUntranslated = 0, kTtDeviceTlb = 1, kTtPassThrough = 2;
 
-// ---- Second-level paging entry (8 B, 512 per table) ------------------------------------------------
+// ---- Second-level paging entry (8 B, 512 per table)
+// ------------------------------------------------
 struct SlEntry {
   uint64_t v = 0;
   bool r() const { return bit(v, 0); }
@@ -144,7 +155,9 @@ constexpr unsigned sl_index(uint64_t iova, unsigned level) {
   return static_cast<unsigned>((iova >> (12 + 9 * (level - 1))) & 0x1ff);
 }
 // Bytes mapped by a leaf at level L: 4 KiB, 2 MiB, 1 GiB, ...
-constexpr uint64_t level_page_bytes(unsigned level) { return uint64_t{1} << (12 + 9 * (level - 1)); }
+constexpr uint64_t level_page_bytes(unsigned level) {
+  return uint64_t{1} << (12 + 9 * (level - 1));
+}
 
 // ---- Fault record (FRCD, 128 bit) ---------------------------------------------------------------
 struct FaultRecord {
@@ -179,7 +192,9 @@ struct QiDescriptor {
   // context-cache (1) and IOTLB (2)
   Granularity granularity() const { return static_cast<Granularity>(bits(lo, 5, 4)); }
   uint16_t did() const { return static_cast<uint16_t>(bits(lo, 31, 16)); }
-  uint16_t sid() const { return static_cast<uint16_t>(bits(lo, 47, 32)); }  // context-cache, device-TLB
+  uint16_t sid() const {
+    return static_cast<uint16_t>(bits(lo, 47, 32));
+  }  // context-cache, device-TLB
   unsigned fm() const { return static_cast<unsigned>(bits(lo, 49, 48)); }
   bool dw() const { return bit(lo, 6); }
   bool dr() const { return bit(lo, 7); }
@@ -188,7 +203,9 @@ struct QiDescriptor {
   uint64_t addr() const { return hi & core::bit_mask(63, 12); }
   // device-TLB (3)
   unsigned mip() const { return static_cast<unsigned>(bits(lo, 20, 16)); }
-  uint16_t pfsid() const { return static_cast<uint16_t>(bits(lo, 15, 12) | (bits(lo, 63, 52) << 4)); }
+  uint16_t pfsid() const {
+    return static_cast<uint16_t>(bits(lo, 15, 12) | (bits(lo, 63, 52) << 4));
+  }
   bool size_bit() const { return bit(hi, 0); }
   // interrupt entry cache (4)
   bool iec_index_selective() const { return bit(lo, 4); }

@@ -32,7 +32,7 @@ struct HostMemoryConfig {
 
 class HostMemory : public sc_core::sc_module {
  public:
-  tlm_utils::simple_target_socket<HostMemory> in{"in"};    // the I/O side: root complex or IOMMU
+  tlm_utils::simple_target_socket<HostMemory> in{"in"};  // the I/O side: root complex or IOMMU
   tlm_utils::simple_target_socket_optional<HostMemory> cpu{"cpu"};  // CPU side: driver code, DMI
 
   HostMemory(sc_core::sc_module_name name, const HostMemoryConfig& config,

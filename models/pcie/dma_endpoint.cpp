@@ -1,8 +1,8 @@
 #include "dma_endpoint.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <queue>
 
@@ -41,13 +41,15 @@ const core::IntParam kWarmup{"workload.warmup_requests", 0,
 const core::IntParam kTags{"pcie.tags", 32,
                            "Non-posted (read) requests a device may have in flight",
                            core::Range{1, 1024}};
-const core::IntParam kMsiEvery{"workload.msi_every", 0,
-                               "The endpoint raises an MSI-X interrupt after every N completed requests; 0 = never",
-                               core::Range{0, 1e12}};
-const core::RealParam kMsiInterval{"workload.msi_interval_ns", 0,
-                                   "The endpoint raises an MSI-X interrupt at the first completion after each "
-                                   "interval (ns) of device time; 0 = never",
-                                   core::Range{0, 1e12}};
+const core::IntParam kMsiEvery{
+    "workload.msi_every", 0,
+    "The endpoint raises an MSI-X interrupt after every N completed requests; 0 = never",
+    core::Range{0, 1e12}};
+const core::RealParam kMsiInterval{
+    "workload.msi_interval_ns", 0,
+    "The endpoint raises an MSI-X interrupt at the first completion after each "
+    "interval (ns) of device time; 0 = never",
+    core::Range{0, 1e12}};
 const core::BoolParam kIdeal{
     "endpoint.ideal", false,
     "The synthetic DMA endpoint has no engine limit of its own: only tags, credits "
@@ -117,7 +119,8 @@ DmaEndpoint::DmaEndpoint(sc_core::sc_module_name name, const DmaEndpointConfig& 
       "throughput_gbps", "Payload bits per simulated nanosecond over the measured phase (Gb/s)",
       [this] { return core::ratio(8.0 * double(bytes_.value), measured_ns_.value); });
   cfg_.define_bar(0, kBar0Bytes, /*is64=*/true, /*prefetchable=*/true);
-  cfg_.add_pcie(/*max_payload_supported=*/5);  // 4096 B: the link's MPS is what enumeration programs
+  cfg_.add_pcie(
+      /*max_payload_supported=*/5);  // 4096 B: the link's MPS is what enumeration programs
   const uint16_t msix_cap = cfg_.add_msix(/*table_size=*/8, 0, kMsixTable, 0, kMsixPba);
   msix_ = std::make_unique<MsixTable>(cfg_, msix_cap, 8);
   pending_since_.assign(8, 0);
@@ -173,7 +176,8 @@ void DmaEndpoint::run() {
 
   for (uint64_t i = 0; i < c.requests; ++i) {
     if (!cfg_.bus_master()) {
-      // A function may not master the bus until software sets Bus Master Enable: report, don't issue.
+      // A function may not master the bus until software sets Bus Master Enable: report, don't
+      // issue.
       status_ |= kStatusBmeBlocked;
       not_issued_ += c.requests - i;
       log_.error("Bus Master Enable is clear: ", c.requests - i, " DMA requests not issued");
@@ -265,7 +269,9 @@ void DmaEndpoint::raise_interrupt(unsigned vector, uint64_t at_ps) {
 
 void DmaEndpoint::send_released(uint64_t at_ps) {
   for (const MsiMessage& m : msix_->take_released()) {
-    const uint64_t decided = m.vector < pending_since_.size() && pending_since_[m.vector] ? pending_since_[m.vector] : at_ps;
+    const uint64_t decided = m.vector < pending_since_.size() && pending_since_[m.vector]
+                                 ? pending_since_[m.vector]
+                                 : at_ps;
     if (m.vector < pending_since_.size()) pending_since_[m.vector] = 0;
     send_msi(m, decided, at_ps);
   }
@@ -275,11 +281,16 @@ void DmaEndpoint::send_released(uint64_t at_ps) {
 
 uint64_t DmaEndpoint::bar0_read(uint32_t offset) const {
   switch (offset) {
-    case kRegId: return (uint64_t{0x4000} << 16) | 0x19EE;
-    case kRegStatus: return status_;
-    case kRegCompleted: return completed_;
-    case kRegErrors: return errors_.value;
-    default: break;
+    case kRegId:
+      return (uint64_t{0x4000} << 16) | 0x19EE;
+    case kRegStatus:
+      return status_;
+    case kRegCompleted:
+      return completed_;
+    case kRegErrors:
+      return errors_.value;
+    default:
+      break;
   }
   return 0;
 }
@@ -316,7 +327,8 @@ void DmaEndpoint::pcie_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
   uint64_t v = 0;
   if (p.is_read()) {
     if ((in_table || in_pba) && aligned)
-      v = in_table ? msix_->table_read(offset - kMsixTable, len) : msix_->pba_read(offset - kMsixPba, len);
+      v = in_table ? msix_->table_read(offset - kMsixTable, len)
+                   : msix_->pba_read(offset - kMsixPba, len);
     else if (!in_table && !in_pba)
       v = bar0_read(offset & ~7u) >> (8 * (offset & 7));
     std::memcpy(p.get_data_ptr(), &v, len);

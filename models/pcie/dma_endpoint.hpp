@@ -44,8 +44,8 @@ struct DmaEndpointConfig {
   bool ideal = false;            // no engine limit of its own
   double issue_interval_ns = 2;  // engine: minimum time between two request issues (when not ideal)
   uint64_t seed = 1;             // set by the platform from the `seed` parameter
-  uint64_t msi_every = 0;        // raise MSI-X vector 0 on completion of every N requests; 0 = never
-  double msi_interval_ns = 0;    // or at the first completion after each interval; 0 = never
+  uint64_t msi_every = 0;      // raise MSI-X vector 0 on completion of every N requests; 0 = never
+  double msi_interval_ns = 0;  // or at the first completion after each interval; 0 = never
   bool raises_interrupts() const { return msi_every > 0 || msi_interval_ns > 0; }
 
   // Reads workload.*, endpoint.* and pcie.tags (not seed). Throws ConfigError for impossible
@@ -71,8 +71,8 @@ class DmaEndpoint : public sc_core::sc_module {
               core::StatGroup* parent_stats);
 
   const DmaEndpointConfig& config() const { return config_; }
-  // The function's configuration space: vendor 0x19EE (Netronome, as pcie-bench's NFP), device 0x4000,
-  // class 0x020000; BAR0; PCI Express (max payload 4096) and MSI-X capabilities.
+  // The function's configuration space: vendor 0x19EE (Netronome, as pcie-bench's NFP), device
+  // 0x4000, class 0x020000; BAR0; PCI Express (max payload 4096) and MSI-X capabilities.
   ConfigSpace& config_space() { return cfg_; }
   // Offset in the window of request i (deterministic for a given seed).
   uint64_t next_offset(uint64_t i);

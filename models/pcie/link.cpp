@@ -70,7 +70,9 @@ LinkConfig LinkConfig::from(const core::Config& c) {
 
 void Link::Direction::add_gap(uint64_t start, uint64_t end) {
   if (end <= start || end - start < min_gap_) return;
-  const auto by_start = [](const std::pair<uint64_t, uint64_t>& g, uint64_t v) { return g.first < v; };
+  const auto by_start = [](const std::pair<uint64_t, uint64_t>& g, uint64_t v) {
+    return g.first < v;
+  };
   gaps_.insert(std::lower_bound(gaps_.begin(), gaps_.end(), start, by_start), {start, end});
   if (gaps_.size() > kMaxGaps) gaps_.pop_front();
 }
@@ -80,8 +82,9 @@ uint64_t Link::Direction::book(uint64_t ready, uint64_t service, uint64_t now) {
   busy_ps_ += service;
   if (ready < horizon_ && !gaps_.empty()) {
     // The gap holding `ready`, else the first one after it.
-    auto it = std::upper_bound(gaps_.begin(), gaps_.end(), ready,
-                               [](uint64_t v, const std::pair<uint64_t, uint64_t>& g) { return v < g.first; });
+    auto it = std::upper_bound(
+        gaps_.begin(), gaps_.end(), ready,
+        [](uint64_t v, const std::pair<uint64_t, uint64_t>& g) { return v < g.first; });
     if (it != gaps_.begin() && std::prev(it)->second > ready) --it;
     for (; it != gaps_.end(); ++it) {
       const uint64_t start = std::max(it->first, ready);

@@ -82,11 +82,11 @@ class Link : public sc_core::sc_module {
     void add_gap(uint64_t start, uint64_t end);
     core::Counter& bytes_;
     core::Counter& tlps_;
-    uint64_t horizon_ = 0;               // end of the last booked TLP
+    uint64_t horizon_ = 0;  // end of the last booked TLP
     // Idle [start, end) before the horizon, sorted by start; few, mostly appended at the back and
     // dropped from the front, so a deque beats a node-allocating map here.
     std::deque<std::pair<uint64_t, uint64_t>> gaps_;
-    uint64_t min_gap_ = 0;               // gaps shorter than the smallest TLP are dropped
+    uint64_t min_gap_ = 0;  // gaps shorter than the smallest TLP are dropped
     uint64_t busy_ps_ = 0;
   };
 

@@ -10,20 +10,24 @@ namespace iovsim::pcie {
 using sc_core::sc_time;
 
 namespace {
-const core::RealParam kLatency{"rc.latency_ns", 20,
-                               "Root-complex processing of an upstream request before it reaches memory (ns)",
-                               core::Range{0, 1e6}};
-const core::RealParam kCpuLatency{"rc.cpu_latency_ns", 10,
-                                  "Root-complex processing of a CPU access (config or MMIO) before routing (ns)",
-                                  core::Range{0, 1e6}};
-const core::IntParam kPorts{"rc.ports", 1, "Root ports (one endpoint below each)", core::Range{1, 16}};
+const core::RealParam kLatency{
+    "rc.latency_ns", 20,
+    "Root-complex processing of an upstream request before it reaches memory (ns)",
+    core::Range{0, 1e6}};
+const core::RealParam kCpuLatency{
+    "rc.cpu_latency_ns", 10,
+    "Root-complex processing of a CPU access (config or MMIO) before routing (ns)",
+    core::Range{0, 1e6}};
+const core::IntParam kPorts{"rc.ports", 1, "Root ports (one endpoint below each)",
+                            core::Range{1, 16}};
 const core::IntParam kBusesPerPort{"rc.buses_per_port", 8,
                                    "Bus numbers each root port owns (SR-IOV VFs may need several)",
                                    core::Range{1, 64}};
 const core::IntParam kEcamBase{"rc.ecam_base", 0xE0000000, "Base of the 256 MiB ECAM window",
                                core::Range{0, double(int64_t{1} << 52)}};
-const core::BoolParam kAcs{"rc.acs_source_validation", true,
-                           "Block (UR) upstream requests whose requester id is not below their root port"};
+const core::BoolParam kAcs{
+    "rc.acs_source_validation", true,
+    "Block (UR) upstream requests whose requester id is not below their root port"};
 
 // Type 1 registers the root port decodes for downstream routing.
 constexpr uint16_t kMemBase = 0x20, kMemLimit = 0x22, kPrefBase = 0x24, kPrefLimit = 0x26,
@@ -39,7 +43,8 @@ RootComplexConfig RootComplexConfig::from(const core::Config& c) {
   r.ecam_base = static_cast<uint64_t>(kEcamBase.get(c));
   r.acs_source_validation = kAcs.get(c);
   if (r.ports * r.buses_per_port > 255)
-    throw core::ConfigError("rc.ports x rc.buses_per_port must leave the bus numbers within 1..255");
+    throw core::ConfigError(
+        "rc.ports x rc.buses_per_port must leave the bus numbers within 1..255");
   return r;
 }
 
@@ -51,22 +56,29 @@ RootComplex::RootComplex(sc_core::sc_module_name name, const RootComplexConfig& 
       cpu_latency_(config.cpu_latency_ns, sc_core::SC_NS),
       stats_("rc", parent_stats),
       requests_(stats_.add_counter("requests", "Upstream memory requests received")),
-      unsupported_(stats_.add_counter("unsupported_requests", "Upstream requests completed with UR")),
+      unsupported_(
+          stats_.add_counter("unsupported_requests", "Upstream requests completed with UR")),
       msi_writes_(stats_.add_counter("msi_writes", "Upstream writes to the interrupt window")),
-      rid_violations_(stats_.add_counter("rid_violations",
-                                         "Upstream TLPs whose requester id is not below their root port")),
-      bme_blocked_(stats_.add_counter("bme_blocked", "Upstream requests refused: root port bus mastering off")),
-      config_accesses_(stats_.add_counter("config_accesses", "CPU configuration reads and writes (ECAM)")),
-      mmio_accesses_(stats_.add_counter("mmio_accesses", "CPU memory accesses routed to a root port")),
-      unclaimed_(stats_.add_counter("unclaimed", "CPU accesses no function claimed (UR, reads all ones)")) {
+      rid_violations_(stats_.add_counter(
+          "rid_violations", "Upstream TLPs whose requester id is not below their root port")),
+      bme_blocked_(stats_.add_counter("bme_blocked",
+                                      "Upstream requests refused: root port bus mastering off")),
+      config_accesses_(
+          stats_.add_counter("config_accesses", "CPU configuration reads and writes (ECAM)")),
+      mmio_accesses_(
+          stats_.add_counter("mmio_accesses", "CPU memory accesses routed to a root port")),
+      unclaimed_(stats_.add_counter("unclaimed",
+                                    "CPU accesses no function claimed (UR, reads all ones)")) {
   for (unsigned i = 0; i < config.ports; ++i) {
-    // An Intel root port (Broadwell-EP), class 0x060400 (PCI-to-PCI bridge), with a PCIe capability.
+    // An Intel root port (Broadwell-EP), class 0x060400 (PCI-to-PCI bridge), with a PCIe
+    // capability.
     auto port = std::make_unique<ConfigSpace>(0x8086, 0x6F08, 0x060400, /*header_type=*/1);
     port->add_pcie(/*max_payload_supported=*/1, /*port_type=*/4);
     port->set_raw(kCfgPrimaryBus, 1, 0);
     port->set_raw(kCfgSecondaryBus, 1, secondary_bus(i));
     port->set_raw(kCfgSubordinateBus, 1, subordinate_bus(i));
-    // Memory windows (1 MiB granules): base/limit 15:4 writable; prefetchable ones are 64-bit capable.
+    // Memory windows (1 MiB granules): base/limit 15:4 writable; prefetchable ones are 64-bit
+    // capable.
     port->set_rw_mask(kMemBase, 2, 0xFFF0);
     port->set_rw_mask(kMemLimit, 2, 0xFFF0);
     port->set_raw(kPrefBase, 2, 0x1);
@@ -84,7 +96,8 @@ RootComplex::RootComplex(sc_core::sc_module_name name, const RootComplexConfig& 
   cpu.register_transport_dbg(this, &RootComplex::cpu_debug);
 }
 
-// ---- Upstream ---------------------------------------------------------------------------------------
+// ---- Upstream
+// ---------------------------------------------------------------------------------------
 
 void RootComplex::upstream_transport(int port, tlm::tlm_generic_payload& p, sc_time& delay) {
   ++requests_;
@@ -95,8 +108,8 @@ void RootComplex::upstream_transport(int port, tlm::tlm_generic_payload& p, sc_t
     const unsigned bus = core::rid_bus(ext->requester_id);
     if (bus < secondary_bus(i) || bus > subordinate_bus(i)) {
       ++rid_violations_;
-      log_.warn("port ", i, ": requester id ", core::format_rid(ext->requester_id), " is not below this port",
-                config_.acs_source_validation ? " (blocked)" : "");
+      log_.warn("port ", i, ": requester id ", core::format_rid(ext->requester_id),
+                " is not below this port", config_.acs_source_validation ? " (blocked)" : "");
       if (config_.acs_source_validation) {
         ext->status = core::CompletionStatus::kUR;
         ++unsupported_;
@@ -127,9 +140,12 @@ void RootComplex::upstream_transport(int port, tlm::tlm_generic_payload& p, sc_t
   }
 }
 
-unsigned int RootComplex::upstream_debug(int, tlm::tlm_generic_payload& p) { return dma_out->transport_dbg(p); }
+unsigned int RootComplex::upstream_debug(int, tlm::tlm_generic_payload& p) {
+  return dma_out->transport_dbg(p);
+}
 
-// ---- CPU side ---------------------------------------------------------------------------------------
+// ---- CPU side
+// ---------------------------------------------------------------------------------------
 
 void RootComplex::unsupported(tlm::tlm_generic_payload& p) {
   ++unclaimed_;
@@ -143,12 +159,14 @@ int RootComplex::port_for_address(uint64_t addr, uint64_t len) const {
     if (!port.memory_enabled()) continue;
     const uint64_t mem_base = uint64_t(port.raw(kMemBase, 2) & 0xFFF0) << 16;
     const uint64_t mem_limit = (uint64_t(port.raw(kMemLimit, 2) & 0xFFF0) << 16) | 0xFFFFF;
-    if (mem_base <= mem_limit && addr >= mem_base && addr + len - 1 <= mem_limit) return static_cast<int>(i);
+    if (mem_base <= mem_limit && addr >= mem_base && addr + len - 1 <= mem_limit)
+      return static_cast<int>(i);
     const uint64_t pref_base = (uint64_t(port.raw(kPrefBaseUpper, 4)) << 32) |
                                (uint64_t(port.raw(kPrefBase, 2) & 0xFFF0) << 16);
     const uint64_t pref_limit = (uint64_t(port.raw(kPrefLimitUpper, 4)) << 32) |
                                 (uint64_t(port.raw(kPrefLimit, 2) & 0xFFF0) << 16) | 0xFFFFF;
-    if (pref_base <= pref_limit && addr >= pref_base && addr + len - 1 <= pref_limit) return static_cast<int>(i);
+    if (pref_base <= pref_limit && addr >= pref_base && addr + len - 1 <= pref_limit)
+      return static_cast<int>(i);
   }
   return -1;
 }
@@ -157,7 +175,8 @@ void RootComplex::config_access(tlm::tlm_generic_payload& p, sc_time& delay) {
   ++config_accesses_;
   const uint64_t offset = p.get_address() - config_.ecam_base;
   const unsigned len = p.get_data_length();
-  const unsigned bus = static_cast<unsigned>(offset >> 20), dev = (offset >> 15) & 0x1f, fn = (offset >> 12) & 7;
+  const unsigned bus = static_cast<unsigned>(offset >> 20), dev = (offset >> 15) & 0x1f,
+                 fn = (offset >> 12) & 7;
   const uint16_t reg = static_cast<uint16_t>(offset & 0xfff);
   if (len != 1 && len != 2 && len != 4) return unsupported(p);
   if (bus == 0) {
@@ -176,7 +195,8 @@ void RootComplex::config_access(tlm::tlm_generic_payload& p, sc_time& delay) {
     return;
   }
   for (unsigned i = 0; i < ports_.size(); ++i) {
-    if (bus < ports_[i]->secondary_bus() || bus > ports_[i]->subordinate_bus() || ports_[i]->secondary_bus() == 0)
+    if (bus < ports_[i]->secondary_bus() || bus > ports_[i]->subordinate_bus() ||
+        ports_[i]->secondary_bus() == 0)
       continue;
     if (i >= downstream.size()) return unsupported(p);  // nothing below this port
     // A configuration request routed by ID down port i.
@@ -198,9 +218,11 @@ void RootComplex::cpu_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
   delay += cpu_latency_;
   const uint64_t addr = p.get_address();
   const uint64_t len = p.get_data_length();
-  if (addr >= config_.ecam_base && addr + len <= config_.ecam_base + kEcamBytes) return config_access(p, delay);
+  if (addr >= config_.ecam_base && addr + len <= config_.ecam_base + kEcamBytes)
+    return config_access(p, delay);
   for (const auto& [lo, hi] : chipset_)
-    if (addr >= lo && addr + len <= hi && chipset_mmio.size() > 0) return chipset_mmio->b_transport(p, delay);
+    if (addr >= lo && addr + len <= hi && chipset_mmio.size() > 0)
+      return chipset_mmio->b_transport(p, delay);
   const int port = port_for_address(addr, len);
   if (port < 0 || static_cast<unsigned>(port) >= downstream.size()) return unsupported(p);
   ++mmio_accesses_;

@@ -2,8 +2,8 @@
 //
 //   cpu          CPU accesses: the ECAM window (config requests routed by bus/device/function), the
 //                chipset window (e.g. the IOMMU's registers, out on chipset_mmio), and device MMIO
-//                routed to the root port whose memory window (as enumeration programmed it) contains it.
-//                Unclaimed addresses complete with UR; reads return all ones.
+//                routed to the root port whose memory window (as enumeration programmed it)
+//                contains it. Unclaimed addresses complete with UR; reads return all ones.
 //   upstream[i]  requests from the device below root port i (binding order = port index)
 //   downstream[i] config and MMIO requests to the device below root port i
 //   dma_out      upstream memory requests: to the IOMMU's remapping unit, or to memory without one
@@ -18,12 +18,12 @@
 #include <memory>
 #include <vector>
 
-#include <systemc>
-#include <tlm>
 #include <tlm_utils/multi_passthrough_initiator_socket.h>
 #include <tlm_utils/multi_passthrough_target_socket.h>
 #include <tlm_utils/simple_initiator_socket.h>
 #include <tlm_utils/simple_target_socket.h>
+#include <systemc>
+#include <tlm>
 
 #include <iovsim/core/logger.hpp>
 #include <iovsim/core/params.hpp>
@@ -34,7 +34,7 @@
 namespace iovsim::pcie {
 
 struct RootComplexConfig {
-  double latency_ns = 20;      // upstream request processing (ordering, steering) before the DMA target
+  double latency_ns = 20;  // upstream request processing (ordering, steering) before the DMA target
   double cpu_latency_ns = 10;  // processing of a CPU access before it is routed
   unsigned ports = 1;
   unsigned buses_per_port = 8;
@@ -61,13 +61,16 @@ class RootComplex : public sc_core::sc_module {
   tlm_utils::simple_initiator_socket_optional<RootComplex> msi_out{"msi_out"};
   tlm_utils::simple_initiator_socket_optional<RootComplex> chipset_mmio{"chipset_mmio"};
 
-  RootComplex(sc_core::sc_module_name name, const RootComplexConfig& config, core::StatGroup* parent_stats);
+  RootComplex(sc_core::sc_module_name name, const RootComplexConfig& config,
+              core::StatGroup* parent_stats);
 
   const RootComplexConfig& config() const { return config_; }
   // CPU accesses in [base, base+size) go out on chipset_mmio (the IOMMU's register page).
   void add_chipset_window(uint64_t base, uint64_t size) { chipset_.push_back({base, base + size}); }
   ConfigSpace& root_port(unsigned i) { return *ports_.at(i); }
-  uint8_t secondary_bus(unsigned port) const { return static_cast<uint8_t>(1 + port * config_.buses_per_port); }
+  uint8_t secondary_bus(unsigned port) const {
+    return static_cast<uint8_t>(1 + port * config_.buses_per_port);
+  }
   uint8_t subordinate_bus(unsigned port) const {
     return static_cast<uint8_t>((port + 1) * config_.buses_per_port);
   }

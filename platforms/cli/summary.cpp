@@ -48,7 +48,9 @@ void print_summary(std::ostream& os, const platforms::RunResult& r) {
                ? format("  (%.0f completed with errors)", stat(r, "workload.errors"))
                : std::string()));
   if (stat(r, "workload.bme_blocked") > 0)
-    row(os, "not issued", format("%.0f requests: the endpoint's Bus Master Enable was clear", stat(r, "workload.bme_blocked")));
+    row(os, "not issued",
+        format("%.0f requests: the endpoint's Bus Master Enable was clear",
+               stat(r, "workload.bme_blocked")));
   row(os, "throughput", format("%.2f Gb/s", stat(r, "workload.throughput_gbps")));
   row(os, "latency",
       "p50 " + format("%.0f", stat(r, h + ".p50")) + "  p90 " +
@@ -57,24 +59,28 @@ void print_summary(std::ostream& os, const platforms::RunResult& r) {
           format("%.1f", stat(r, h + ".mean")) + ")");
   if (r.stats.count("iommu.iotlb.hits")) {
     const double hits = stat(r, "iommu.iotlb.hits"), misses = stat(r, "iommu.iotlb.misses");
-    row(os, "IOTLB", format("hit rate %.1f%%", 100 * stat(r, "iommu.iotlb.hit_rate")) +
-                         format("  (%.0f hits, ", hits) + format("%.0f misses)", misses));
-    row(os, "page walks", format("%.0f", stat(r, "iommu.walks")) +
-                              format("  (%.0f coalesced misses, ", stat(r, "iommu.coalesced_misses")) +
-                              format("%.0f memory reads)", stat(r, "iommu.walk_mem_reads")));
+    row(os, "IOTLB",
+        format("hit rate %.1f%%", 100 * stat(r, "iommu.iotlb.hit_rate")) +
+            format("  (%.0f hits, ", hits) + format("%.0f misses)", misses));
+    row(os, "page walks",
+        format("%.0f", stat(r, "iommu.walks")) +
+            format("  (%.0f coalesced misses, ", stat(r, "iommu.coalesced_misses")) +
+            format("%.0f memory reads)", stat(r, "iommu.walk_mem_reads")));
     const std::string t = "iommu.translation_latency_ns";
-    row(os, "translation latency", "p50 " + format("%.0f", stat(r, t + ".p50")) + "  p90 " +
-                                       format("%.0f", stat(r, t + ".p90")) + "  p99 " +
-                                       format("%.0f", stat(r, t + ".p99")) + " ns  (mean " +
-                                       format("%.1f", stat(r, t + ".mean")) + ")");
-    if (stat(r, "iommu.faults") > 0) row(os, "IOMMU faults", format("%.0f", stat(r, "iommu.faults")));
+    row(os, "translation latency",
+        "p50 " + format("%.0f", stat(r, t + ".p50")) + "  p90 " +
+            format("%.0f", stat(r, t + ".p90")) + "  p99 " + format("%.0f", stat(r, t + ".p99")) +
+            " ns  (mean " + format("%.1f", stat(r, t + ".mean")) + ")");
+    if (stat(r, "iommu.faults") > 0)
+      row(os, "IOMMU faults", format("%.0f", stat(r, "iommu.faults")));
   }
   if (stat(r, "irq.delivered") > 0 || stat(r, "workload.interrupts") > 0) {
     const std::string l = "irq.latency_ns";
-    row(os, "interrupts", format("%.0f delivered", stat(r, "irq.delivered")) +
-                              format(" of %.0f sent", stat(r, "workload.interrupts")) + ", latency p50 " +
-                              format("%.0f", stat(r, l + ".p50")) + "  p90 " + format("%.0f", stat(r, l + ".p90")) +
-                              "  p99 " + format("%.0f", stat(r, l + ".p99")) + " ns");
+    row(os, "interrupts",
+        format("%.0f delivered", stat(r, "irq.delivered")) +
+            format(" of %.0f sent", stat(r, "workload.interrupts")) + ", latency p50 " +
+            format("%.0f", stat(r, l + ".p50")) + "  p90 " + format("%.0f", stat(r, l + ".p90")) +
+            "  p99 " + format("%.0f", stat(r, l + ".p99")) + " ns");
   }
   row(os, "link utilization",
       format("up %.1f%%", 100 * stat(r, "link.up_utilization")) +

@@ -130,7 +130,9 @@ TEST_CASE("same seed gives identical statistics, another seed changes them") {
   CHECK(a["stats"]["memory.channel_wait_ns"] != c["stats"]["memory.channel_wait_ns"]);
 }
 
-TEST_CASE("run with an output directory writes config.json (enough to rerun exactly), stats.json and stats.csv") {
+TEST_CASE(
+    "run with an output directory writes config.json (enough to rerun exactly), stats.json and "
+    "stats.csv") {
   auto dir = scratch_dir("out_files");
   auto r = run_iovsim(
       "run --quiet --out '" + dir.string() + "' --set workload.requests=5000 --seed 3", "outfiles");

@@ -21,29 +21,34 @@ TEST_CASE("cpu.list_devices prints the tree enumeration found: the root port and
   REQUIRE(r.status == 0);
   CHECK(r.out.find("00:01.0 8086:6f08 class 060400 bridge [01-08]") != std::string::npos);
   CHECK(r.out.find("01:00.0 19ee:4000 class 020000 mps 256 mrrs 512") != std::string::npos);
-  CHECK(r.out.find("BAR0 64-bit prefetchable [0x00000000c0000000-0x00000000c000ffff] 64K") != std::string::npos);
+  CHECK(r.out.find("BAR0 64-bit prefetchable [0x00000000c0000000-0x00000000c000ffff] 64K") !=
+        std::string::npos);
 }
 
 TEST_CASE("MPS and MRRS programmed by enumeration set the link's TLP sizes") {
   // 512 B reads, MPS 128: four CplD TLPs per read; MRRS 128: four MRd TLPs per read.
-  json s = run_stats("--set pcie.mps=128 --set pcie.mrrs=128 --set workload.transfer_bytes=512 "
-                     "--set workload.requests=1000",
-                     "mps128");
+  json s = run_stats(
+      "--set pcie.mps=128 --set pcie.mrrs=128 --set workload.transfer_bytes=512 "
+      "--set workload.requests=1000",
+      "mps128");
   // Downstream also carries the boot's configuration requests (well under 200).
   CHECK(s["link.down_tlps"].get<uint64_t>() >= 4 * 1000);
   CHECK(s["link.down_tlps"].get<uint64_t>() < 4 * 1000 + 200);
   CHECK(s["link.up_tlps"].get<uint64_t>() >= 4 * 1000);
-  json t = run_stats("--set pcie.mps=512 --set pcie.mrrs=512 --set workload.transfer_bytes=512 "
-                     "--set workload.requests=1000",
-                     "mps512");
+  json t = run_stats(
+      "--set pcie.mps=512 --set pcie.mrrs=512 --set workload.transfer_bytes=512 "
+      "--set workload.requests=1000",
+      "mps512");
   CHECK(t["link.down_tlps"].get<uint64_t>() >= 1000);
   CHECK(t["link.down_tlps"].get<uint64_t>() < 1000 + 200);
 }
 
-TEST_CASE("without enumeration the endpoint's bus mastering stays off: no DMA, the error reported") {
+TEST_CASE(
+    "without enumeration the endpoint's bus mastering stays off: no DMA, the error reported") {
   auto dir = scratch_dir("noenum");
-  auto r = run_iovsim("run --out '" + dir.string() + "' --set cpu.enumerate=false --set workload.requests=500",
-                      "noenum");
+  auto r = run_iovsim(
+      "run --out '" + dir.string() + "' --set cpu.enumerate=false --set workload.requests=500",
+      "noenum");
   REQUIRE(r.status == 0);
   json s = read_json(dir / "stats.json")["stats"];
   CHECK(s["workload.bme_blocked"].get<uint64_t>() == 500);
@@ -52,7 +57,8 @@ TEST_CASE("without enumeration the endpoint's bus mastering stays off: no DMA, t
   CHECK(r.out.find("Bus Master Enable was clear") != std::string::npos);
 }
 
-TEST_CASE("boot goes through the root complex: config accesses counted, no requester-id violations") {
+TEST_CASE(
+    "boot goes through the root complex: config accesses counted, no requester-id violations") {
   json s = run_stats("--set workload.requests=1000", "boot");
   CHECK(s["rc.config_accesses"].get<uint64_t>() > 20);
   CHECK(s["rc.rid_violations"].get<uint64_t>() == 0);

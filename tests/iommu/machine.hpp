@@ -1,14 +1,15 @@
 // A small machine for elaboration-time tests of the remapping unit: host memory, the unit, an
-// interrupt controller, and a test port that issues DMA (with a requester id) and register accesses.
-// Everything is called directly (b_transport before sc_start), so each call's timing is its delay.
+// interrupt controller, and a test port that issues DMA (with a requester id) and register
+// accesses. Everything is called directly (b_transport before sc_start), so each call's timing is
+// its delay.
 #pragma once
 
 #include <cstring>
 
+#include <tlm_utils/simple_initiator_socket.h>
 #include <catch2/catch.hpp>
 #include <systemc>
 #include <tlm>
-#include <tlm_utils/simple_initiator_socket.h>
 
 #include <iovsim/core/pcie_ext.hpp>
 #include <iovsim/core/stats.hpp>
@@ -90,15 +91,17 @@ class Machine {
     p.clear_extension(&ext);
   }
 
-  DmaResult dma(uint16_t sid, bool write, uint64_t iova, void* data, unsigned len, double at_ns = 0) {
+  DmaResult dma(uint16_t sid, bool write, uint64_t iova, void* data, unsigned len,
+                double at_ns = 0) {
     tlm::tlm_generic_payload p;
     auto* ext = new core::PcieExtension;
     ext->requester_id = sid;
     ext->posted = write;
     p.set_extension(ext);
     DmaResult r;
-    const sc_core::sc_time delay = access_payload(port_.dma, p, write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND,
-                                                  iova, data, len, at_ns);
+    const sc_core::sc_time delay =
+        access_payload(port_.dma, p, write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND, iova,
+                       data, len, at_ns);
     r.ok = p.is_response_ok() && ext->status == core::CompletionStatus::kSC;
     r.status = ext->status;
     r.latency_ns = delay.to_seconds() * 1e9 - at_ns;
@@ -118,8 +121,9 @@ class Machine {
     return c;
   }
   template <typename Socket>
-  static sc_core::sc_time access_payload(Socket& s, tlm::tlm_generic_payload& p, tlm::tlm_command cmd, uint64_t addr,
-                                         void* data, unsigned len, double at_ns) {
+  static sc_core::sc_time access_payload(Socket& s, tlm::tlm_generic_payload& p,
+                                         tlm::tlm_command cmd, uint64_t addr, void* data,
+                                         unsigned len, double at_ns) {
     p.set_command(cmd);
     p.set_address(addr);
     p.set_data_ptr(static_cast<unsigned char*>(data));
@@ -131,7 +135,8 @@ class Machine {
     return delay;
   }
   template <typename Socket>
-  static void access(Socket& s, tlm::tlm_command cmd, uint64_t addr, void* data, unsigned len, double at_ns) {
+  static void access(Socket& s, tlm::tlm_command cmd, uint64_t addr, void* data, unsigned len,
+                     double at_ns) {
     tlm::tlm_generic_payload p;
     access_payload(s, p, cmd, addr, data, len, at_ns);
     REQUIRE(p.is_response_ok());

@@ -1,6 +1,6 @@
 // The bring-up sequence of KVM's intel-iommu unit test (vtd-pcie.md §8, steps 1–3), register by
-// register, with the tables encoded by hand, then DMA through the unit. Step 4 (interrupt remapping)
-// belongs to the interrupt-remapping tests.
+// register, with the tables encoded by hand, then DMA through the unit. Step 4 (interrupt
+// remapping) belongs to the interrupt-remapping tests.
 #include "machine.hpp"
 
 using namespace iovsim;
@@ -10,14 +10,17 @@ using iovsim::test::kW;
 using iovsim::test::Machine;
 using iovsim::test::put_entry;
 
-TEST_CASE("KVM intel-iommu bring-up: enable QI, root table, IRT, TE, IRE, map IOVA 0, DMA read then write") {
+TEST_CASE(
+    "KVM intel-iommu bring-up: enable QI, root table, IRT, TE, IRE, map IOVA 0, DMA read then "
+    "write") {
   Machine m;
   auto& s = m.store();
   const uint64_t queue = 0x100000, root = 0x101000, irt = 0x102000, ctx = 0x103000, l3 = 0x104000,
                  l2 = 0x105000, l1 = 0x106000, page = 0x200000;
   const uint16_t sid = 0x0008;  // 00:01.0
 
-  // 1. QI, root table (SRTP), IRT (SIRTP), TE, IRE, each by read GSTS | bit -> GCMD, then poll GSTS.
+  // 1. QI, root table (SRTP), IRT (SIRTP), TE, IRE, each by read GSTS | bit -> GCMD, then poll
+  // GSTS.
   m.set_reg(kIqa, 8, queue);
   m.set_reg(kIqt, 8, 0);
   m.gcmd(kGcmdQie);
@@ -32,16 +35,18 @@ TEST_CASE("KVM intel-iommu bring-up: enable QI, root table, IRT, TE, IRE, map IO
   CHECK((m.reg(kGsts, 4) >> kGcmdTe) & 1);
   m.gcmd(kGcmdIre);
 
-  // 2. FSTS clear; GSTS = QIES | RTPS | IRTPS | TES | IRES; CAP: 39-bit SAGAW, 2 MiB and 1 GiB pages.
+  // 2. FSTS clear; GSTS = QIES | RTPS | IRTPS | TES | IRES; CAP: 39-bit SAGAW, 2 MiB and 1 GiB
+  // pages.
   CHECK(m.reg(kFsts, 4) == 0);
-  const uint32_t want = (1u << kGcmdQie) | (1u << kGcmdSrtp) | (1u << kGcmdSirtp) | (1u << kGcmdTe) |
-                        (1u << kGcmdIre);
+  const uint32_t want = (1u << kGcmdQie) | (1u << kGcmdSrtp) | (1u << kGcmdSirtp) |
+                        (1u << kGcmdTe) | (1u << kGcmdIre);
   CHECK((m.reg(kGsts, 4) & want) == want);
   const uint64_t cap = m.reg(kCap, 8);
   CHECK(((cap >> 8) & 0x1f) & 0b00010);  // SAGAW bit 1: 39-bit
   CHECK(((cap >> 34) & 0xf) == 0b0011);  // SLLPS: 2 MiB and 1 GiB
 
-  // 3. Root entry for bus 0 -> context table; context entry for devfn 0x08: P, FPD, TT 0, AW 1 (3-level),
+  // 3. Root entry for bus 0 -> context table; context entry for devfn 0x08: P, FPD, TT 0, AW 1
+  // (3-level),
   //    DID = SID; three levels, non-leaf = next | R | W, leaf = page | R | W.
   put_entry(s, root + 16 * 0, ctx | 1);
   put_entry(s, ctx + 16 * 0x08, l3 | 0b0011, (uint64_t{sid} << 8) | 1);
@@ -76,7 +81,8 @@ TEST_CASE("KVM intel-iommu interrupt test: IRTE index 2, vector 0xEE, delivered 
   m.gcmd(kGcmdSirtp);
   m.gcmd(kGcmdTe);
   m.gcmd(kGcmdIre);
-  // 4. IRTE 2: P, FPD, physical, edge, fixed, vector 0xEE (23:16), DST 0, SID (79:64), SQ 0, SVT 1 (83:82).
+  // 4. IRTE 2: P, FPD, physical, edge, fixed, vector 0xEE (23:16), DST 0, SID (79:64), SQ 0, SVT 1
+  // (83:82).
   put_entry(s, irt + 16 * 2, 0b11 | (uint64_t{0xEE} << 16), uint64_t{sid} | (uint64_t{1} << 18));
   // Remappable-format address: 0xFEE00000 | (2 & 0x7FFF) << 5 | IF << 4 | (2 >> 15) << 2; data 0.
   m.msi(sid, 0xFEE00050, 0);
@@ -84,8 +90,8 @@ TEST_CASE("KVM intel-iommu interrupt test: IRTE index 2, vector 0xEE, delivered 
   CHECK(m.irq().received()[0].vector == 0xEE);
   CHECK(m.irq().received()[0].apic_id == 0);
   CHECK(m.reg(kFsts, 4) == 0);
-  // Another requester using that handle fails source-id verification (0x26), recorded with the index
-  // in FI[63:48] — except that this IRTE has FPD set, which suppresses recording of 0x26.
+  // Another requester using that handle fails source-id verification (0x26), recorded with the
+  // index in FI[63:48] — except that this IRTE has FPD set, which suppresses recording of 0x26.
   m.msi(0x0010, 0xFEE00050, 0);
   CHECK(m.irq().delivered() == 1);
   CHECK(m.counter("iommu.fault_reasons.0x26") == 1);

@@ -1,5 +1,6 @@
-// The remapping unit end to end at module level: blocking and recording of faults (with the fault-event
-// MSI), stale translations until invalidation, coalesced misses, and the timing of hits and misses.
+// The remapping unit end to end at module level: blocking and recording of faults (with the
+// fault-event MSI), stale translations until invalidation, coalesced misses, and the timing of hits
+// and misses.
 #include "machine.hpp"
 
 using namespace iovsim;
@@ -11,8 +12,9 @@ using iovsim::test::put_entry;
 
 namespace {
 
-constexpr uint64_t kRoot = 0x101000, kCtx = 0x103000, kL4 = 0x104000, kL3 = 0x105000, kL2 = 0x106000,
-                   kL1 = 0x107000, kPageA = 0x200000, kPageB = 0x201000, kQueue = 0x100000;
+constexpr uint64_t kRoot = 0x101000, kCtx = 0x103000, kL4 = 0x104000, kL3 = 0x105000,
+                   kL2 = 0x106000, kL1 = 0x107000, kPageA = 0x200000, kPageB = 0x201000,
+                   kQueue = 0x100000;
 constexpr uint16_t kSid = 0x0100;  // 01:00.0
 constexpr uint16_t kDid = 5;
 
@@ -20,7 +22,8 @@ constexpr uint16_t kDid = 5;
 void build_tables(Machine& m, bool fpd = false) {
   auto& s = m.store();
   put_entry(s, kRoot + 16 * 0x01, kCtx | 1);
-  put_entry(s, kCtx + 16 * 0x00, kL4 | (fpd ? 0b11 : 0b01), (uint64_t{kDid} << 8) | 2);  // AW 2: 4-level
+  put_entry(s, kCtx + 16 * 0x00, kL4 | (fpd ? 0b11 : 0b01),
+            (uint64_t{kDid} << 8) | 2);  // AW 2: 4-level
   s.write_u64(kL4, kL3 | kR | kW);
   s.write_u64(kL3, kL2 | kR | kW);
   s.write_u64(kL2, kL1 | kR | kW);
@@ -37,8 +40,12 @@ void enable(Machine& m) {
   m.gcmd(kGcmdTe);
 }
 
-uint64_t frcd_hi(Machine& m, unsigned i) { return m.reg(m.unit().config().caps.frcd_offset(i) + 8, 8); }
-uint64_t frcd_lo(Machine& m, unsigned i) { return m.reg(m.unit().config().caps.frcd_offset(i), 8); }
+uint64_t frcd_hi(Machine& m, unsigned i) {
+  return m.reg(m.unit().config().caps.frcd_offset(i) + 8, 8);
+}
+uint64_t frcd_lo(Machine& m, unsigned i) {
+  return m.reg(m.unit().config().caps.frcd_offset(i), 8);
+}
 
 // Queues one 128-bit descriptor and a wait(SW) after it, then writes IQT; returns the status word.
 uint32_t queue_and_wait(Machine& m, uint64_t lo, uint64_t hi) {
@@ -74,14 +81,17 @@ TEST_CASE("a read of an unmapped page is blocked with UR and recorded in FRCD[0]
   CHECK(r.status == core::CompletionStatus::kUR);
   // FRCD: FI = 0x2000 (63:12), SID 79:64, FR 103:96 = 0x6, T (bit 126) = 1 read, F (bit 127).
   CHECK(frcd_lo(m, 0) == 0x2000);
-  CHECK(frcd_hi(m, 0) == (uint64_t{kSid} | (uint64_t{0x6} << 32) | (uint64_t{1} << 62) | (uint64_t{1} << 63)));
+  CHECK(frcd_hi(m, 0) ==
+        (uint64_t{kSid} | (uint64_t{0x6} << 32) | (uint64_t{1} << 62) | (uint64_t{1} << 63)));
   CHECK(m.reg(kFsts, 4) == (1u << 1));  // PPF, FRI = 0
   CHECK(m.counter("iommu.faults") == 1);
   CHECK(m.counter("iommu.fault_reasons.0x6") == 1);
   CHECK(m.irq().delivered() == 0);  // FECTL.IM resets to 1: no fault event
 }
 
-TEST_CASE("a write to a read-only page is dropped, fault 0x5, and the fault event MSI is sent when unmasked") {
+TEST_CASE(
+    "a write to a read-only page is dropped, fault 0x5, and the fault event MSI is sent when "
+    "unmasked") {
   Machine m;
   build_tables(m);
   enable(m);
@@ -139,13 +149,17 @@ TEST_CASE("register-based domain invalidation drops the domain's translations") 
   REQUIRE(m.dma(kSid, false, 0x0, &v, 4).ok);
   CHECK(m.counter("iommu.walks") == 1);
   const uint32_t iro = m.unit().config().caps.iotlb_offset();
-  m.set_reg(iro, 8, (uint64_t{1} << 63) | (uint64_t{2} << 60) | (uint64_t{kDid} << 32));  // IVT, IIRG domain
-  CHECK(((m.reg(iro, 8) >> 63) & 1) == 0);  // IVT cleared: done
+  m.set_reg(
+      iro, 8,
+      (uint64_t{1} << 63) | (uint64_t{2} << 60) | (uint64_t{kDid} << 32));  // IVT, IIRG domain
+  CHECK(((m.reg(iro, 8) >> 63) & 1) == 0);                                  // IVT cleared: done
   REQUIRE(m.dma(kSid, false, 0x0, &v, 4).ok);
   CHECK(m.counter("iommu.walks") == 2);
 }
 
-TEST_CASE("a miss costs the walk, a hit the IOTLB lookup, a second miss to a page being walked coalesces") {
+TEST_CASE(
+    "a miss costs the walk, a hit the IOTLB lookup, a second miss to a page being walked "
+    "coalesces") {
   Machine m;
   build_tables(m);
   enable(m);
@@ -153,8 +167,9 @@ TEST_CASE("a miss costs the walk, a hit the IOTLB lookup, a second miss to a pag
   const double cycle = cfg.walker.cycle_ps / 1000.0;
   const double hit = cfg.iotlb.hit_cycles * cycle;
   uint32_t v = 0;
-  // Cold: IOTLB lookup (hit_cycles), then the walk: root and context entries and 4 paging levels, each a
-  // DRAM read (80 ns) plus level_cycles of processing, and one paging-structure-cache lookup.
+  // Cold: IOTLB lookup (hit_cycles), then the walk: root and context entries and 4 paging levels,
+  // each a DRAM read (80 ns) plus level_cycles of processing, and one paging-structure-cache
+  // lookup.
   const double read = 80 + cfg.walker.level_cycles * cycle;
   const double psc = cfg.walker.psc_hit_cycles * cycle;
   auto miss = m.dma(kSid, false, 0x0, &v, 4, 0);

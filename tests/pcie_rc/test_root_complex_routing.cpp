@@ -3,11 +3,11 @@
 // checks on upstream TLPs, root-port bus mastering, and the interrupt window.
 #include <cstring>
 
+#include <tlm_utils/simple_initiator_socket.h>
+#include <tlm_utils/simple_target_socket.h>
 #include <catch2/catch.hpp>
 #include <systemc>
 #include <tlm>
-#include <tlm_utils/simple_initiator_socket.h>
-#include <tlm_utils/simple_target_socket.h>
 
 #include <iovsim/core/pcie_ext.hpp>
 #include <iovsim/core/stats.hpp>
@@ -24,7 +24,8 @@ struct Function : sc_core::sc_module {
   tlm_utils::simple_initiator_socket<Function> up{"up"};
   pcie::ConfigSpace cs;
   uint32_t reg = 0;
-  Function(sc_core::sc_module_name n, uint16_t device) : sc_module(n), cs(0x1234, device, 0x020000) {
+  Function(sc_core::sc_module_name n, uint16_t device)
+      : sc_module(n), cs(0x1234, device, 0x020000) {
     cs.define_bar(0, 4096, false);
     in.register_b_transport(this, &Function::transport);
   }
@@ -44,8 +45,10 @@ struct Function : sc_core::sc_module {
       }
     } else {
       if (!cs.bar_hit(p.get_address(), p.get_data_length())) return;
-      if (p.is_read()) std::memcpy(p.get_data_ptr(), &reg, 4);
-      else std::memcpy(&reg, p.get_data_ptr(), 4);
+      if (p.is_read())
+        std::memcpy(p.get_data_ptr(), &reg, 4);
+      else
+        std::memcpy(&reg, p.get_data_ptr(), 4);
     }
     p.set_response_status(tlm::TLM_OK_RESPONSE);
   }
@@ -139,7 +142,9 @@ struct Bench {
 
 }  // namespace
 
-TEST_CASE("ECAM: root ports on bus 0, functions below them on their secondary buses, absent ones all ones") {
+TEST_CASE(
+    "ECAM: root ports on bus 0, functions below them on their secondary buses, absent ones all "
+    "ones") {
   Bench b;
   // Root port i is device i+1 on bus 0: Intel 8086:6f08, header type 1, buses [1..8] and [9..16].
   CHECK(b.cfg_read(0, 1, 0, 0x00) == 0x6F088086);
@@ -159,7 +164,8 @@ TEST_CASE("ECAM: root ports on bus 0, functions below them on their secondary bu
   CHECK(b.counter("rc.config_accesses") == 12);
 }
 
-TEST_CASE("MMIO routes by the root ports' memory windows to the function whose BAR holds the address") {
+TEST_CASE(
+    "MMIO routes by the root ports' memory windows to the function whose BAR holds the address") {
   Bench b;
   // f0's BAR at 0xC0000000, f1's at 0xC0100000, memory space on; port windows 1 MiB each.
   b.cfg_write(1, 0, 0, 0x10, 0xC0000000);
@@ -187,7 +193,9 @@ TEST_CASE("MMIO routes by the root ports' memory windows to the function whose B
   CHECK(b.counter("rc.unclaimed") == 2);
 }
 
-TEST_CASE("upstream: requester ids outside the port's buses are counted and blocked, bus mastering gates") {
+TEST_CASE(
+    "upstream: requester ids outside the port's buses are counted and blocked, bus mastering "
+    "gates") {
   Bench b;
   // Root ports start with bus mastering off: nothing goes upstream.
   CHECK_FALSE(b.upstream(b.f0, 0x0100, false, 0x1000));

@@ -51,8 +51,8 @@ inline nlohmann::json read_json(const std::filesystem::path& p) {
   return nlohmann::json::parse(slurp(p));
 }
 
-// Runs `iovsim run --quiet --out DIR ARGS` with a fresh DIR named by tag, requires exit status 0, and
-// returns DIR/stats.json ({"run": ..., "stats": ...}).
+// Runs `iovsim run --quiet --out DIR ARGS` with a fresh DIR named by tag, requires exit status 0,
+// and returns DIR/stats.json ({"run": ..., "stats": ...}).
 inline nlohmann::json run_for_stats(const std::string& args, const std::string& tag) {
   auto dir = scratch_dir("stats_" + tag);
   auto r = run_iovsim("run --quiet --out '" + dir.string() + "' " + args, tag);
