@@ -70,10 +70,14 @@ LinkConfig LinkConfig::from(const core::Config& c) {
 
 void Link::Direction::add_gap(uint64_t start, uint64_t end) {
   if (end <= start || end - start < min_gap_) return;
-  const auto by_start = [](const std::pair<uint64_t, uint64_t>& g, uint64_t v) {
-    return g.first < v;
-  };
-  gaps_.insert(std::lower_bound(gaps_.begin(), gaps_.end(), start, by_start), {start, end});
+  if (gaps_.empty() || gaps_.back().first < start) {
+    gaps_.emplace_back(start, end);  // the usual case: a gap just before the new horizon
+  } else {
+    const auto by_start = [](const std::pair<uint64_t, uint64_t>& g, uint64_t v) {
+      return g.first < v;
+    };
+    gaps_.insert(std::lower_bound(gaps_.begin(), gaps_.end(), start, by_start), {start, end});
+  }
   if (gaps_.size() > kMaxGaps) gaps_.pop_front();
 }
 
