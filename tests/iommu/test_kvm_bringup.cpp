@@ -104,3 +104,59 @@ TEST_CASE("KVM intel-iommu interrupt test: IRTE index 2, vector 0xEE, delivered 
   CHECK(((m.reg(fro + 8, 8) >> 63) & 1) == 1);
   CHECK(m.irq().delivered() == 1);
 }
+
+TEST_CASE("every interrupt-remapping fault reason is recorded in FRCD with the index, and FSTS shows it") {
+  Machine m;
+  auto& s = m.store();
+  const uint64_t irt = 0x110000;
+  const uint16_t sid = 0x0008;
+  m.set_reg(kIqa, 8, 0x100000);
+  m.set_reg(kIqt, 8, 0);
+  m.gcmd(kGcmdQie);
+  m.set_reg(kIrta, 8, irt | 0x2);  // S = 2: 8 entries, xAPIC
+  m.gcmd(kGcmdSirtp);
+  m.gcmd(kGcmdIre);
+  const uint64_t valid_hi = uint64_t{sid} | (uint64_t{1} << 18);  // SID, SQ 0, SVT 1
+  put_entry(s, irt + 16 * 1, 0x1 | (uint64_t{0x40} << 16), valid_hi);               // good, no FPD
+  put_entry(s, irt + 16 * 2, 0x0, valid_hi);                                         // not present
+  put_entry(s, irt + 16 * 3, 0x1 | (uint64_t{1} << 12) | (uint64_t{0x40} << 16), valid_hi);  // reserved bit 12
+  auto handle = [](unsigned index) { return 0xFEE00000ull | ((index & 0x7FFF) << 5) | (1u << 4); };
+  const uint32_t fro = m.unit().config().caps.frcd_offset(0);
+
+  struct Case {
+    const char* what;
+    uint16_t sid;
+    uint64_t address;
+    uint32_t data;
+    unsigned reason;
+    unsigned index;
+  } cases[] = {
+      {"high address bits set", sid, (uint64_t{1} << 32) | handle(1), 0, 0x20, 1},
+      {"index beyond the table", sid, handle(9), 0, 0x21, 9},
+      {"IRTE not present", sid, handle(2), 0, 0x22, 2},
+      {"reserved IRTE bits", sid, handle(3), 0, 0x24, 3},
+      {"compatibility format with IR on", sid, 0xFEE00000, 0x40, 0x25, 0},
+      {"source-id verification", 0x0010, handle(1), 0, 0x26, 1},
+  };
+  for (const Case& c : cases) {
+    INFO(c.what);
+    m.msi(c.sid, c.address, c.data);
+    const uint32_t fsts = static_cast<uint32_t>(m.reg(kFsts, 4));
+    REQUIRE(((fsts >> 1) & 1) == 1);  // PPF
+    const unsigned fri = (fsts >> 8) & 0xff;
+    const uint64_t lo = m.reg(fro + 16 * fri, 8), hi = m.reg(fro + 16 * fri + 8, 8);
+    CHECK(((hi >> 32) & 0xff) == c.reason);
+    CHECK((lo >> 48) == c.index);
+    CHECK((hi & 0xffff) == c.sid);
+    CHECK((hi >> 63) == 1);
+    m.set_reg(fro + 16 * fri + 8, 8, uint64_t{1} << 63);  // RW1C: clear F
+    CHECK(((m.reg(kFsts, 4) >> 1) & 1) == 0);
+  }
+  // The IRT itself unreadable: IRTA beyond memory, fault 0x23 (index 4, never cached in the IEC).
+  m.set_reg(kIrta, 8, (uint64_t{1} << 40) | 0x2);
+  m.gcmd(kGcmdSirtp);
+  m.msi(sid, handle(4), 0);
+  const unsigned fri = (m.reg(kFsts, 4) >> 8) & 0xff;
+  CHECK(((m.reg(fro + 16 * fri + 8, 8) >> 32) & 0xff) == 0x23);
+  CHECK(m.irq().delivered() == 0);
+}
