@@ -130,6 +130,10 @@ Platform::Platform(sc_core::sc_module_name name, const core::Config& config,
     rc_->dma_out.bind(memory_->in);
     rc_->msi_out.bind(irq_->msi_in);
   }
+  const auto irq_cfg = cpu_stub::InterruptControllerConfig::from(config);
+  if (static_cast<unsigned>(kMsiApic.get(config)) >= irq_cfg.cpus)
+    throw core::ConfigError("workload.msi_apic = " + std::to_string(kMsiApic.get(config)) +
+                            " names no CPU (cpu.count = " + std::to_string(irq_cfg.cpus) + ")");
   ir_enabled_ = iommu::ir_enabled_param(config);
   if (ir_enabled_) {
     if (!iommu_) throw core::ConfigError("iommu.ir.enabled needs iommu.enabled=true");
@@ -211,6 +215,7 @@ void Platform::bring_up_iommu() {
   driver_->attach_device(ep_cfg_.requester_id, domain, aw);
   driver_->map(domain, map_base_, map_base_ + (dma_hpa_base_ - ep_cfg_.window_base), map_bytes_,
                page_bytes_);
+  if (ir_enabled_) driver_->enable_interrupt_remapping();
 }
 
 // The endpoint's MSI-X vector 0, as a driver programs it: remappable format through an IRTE with
@@ -228,7 +233,6 @@ void Platform::program_interrupts() {
   }
   cpu_stub::MsiProgramming msg;
   if (ir_enabled_) {
-    driver_->enable_interrupt_remapping();
     cpu_stub::IrteSpec spec;
     spec.sid = sid;
     spec.vector = vector;

@@ -4,7 +4,11 @@
 //   RootComplex.downstream[0] --> Link.host_down ... Link.device_down --> DmaEndpoint.pcie_in
 //   RootComplex.dma_out --> RemappingUnit.dma_in, RemappingUnit.mem_out --> HostMemory.in
 //                           (or RootComplex.dma_out --> HostMemory.in without the IOMMU)
-//   RootComplex.msi_out and RemappingUnit.msi_out --> InterruptController.msi_in
+//   RootComplex.msi_out --> RemappingUnit.msi_in, RemappingUnit.irq_out -->
+//   InterruptController.msi_in
+//                           (or RootComplex.msi_out --> InterruptController.msi_in without the
+//                           IOMMU)
+//   RemappingUnit.msi_out (fault events) --> InterruptController.chipset_in
 //   CpuPort.mem --> HostMemory.cpu;  CpuPort.mmio --> RootComplex.cpu (ECAM, device BARs), and
 //   RootComplex.chipset_mmio --> RemappingUnit.mmio (the IOMMU's register page)
 //

@@ -104,6 +104,8 @@ DmaEndpoint::DmaEndpoint(sc_core::sc_module_name name, const DmaEndpointConfig& 
       not_issued_(stats_.add_counter(
           "bme_blocked", "Requests the endpoint did not issue: Bus Master Enable was clear")),
       interrupts_(stats_.add_counter("interrupts", "MSI-X messages the endpoint sent")),
+      interrupts_lost_(stats_.add_counter(
+          "interrupts_lost", "Interrupts decided while MSI-X was disabled: never signalled")),
       interrupts_pending_(stats_.add_counter(
           "interrupts_pending", "Interrupts decided while the vector was masked (left pending)")),
       measured_ns_(stats_.add_scalar(
@@ -264,6 +266,8 @@ void DmaEndpoint::raise_interrupt(unsigned vector, uint64_t at_ps) {
     // Masked: pending; it leaves when software unmasks it.
     ++interrupts_pending_;
     if (!pending_since_[vector]) pending_since_[vector] = at_ps;
+  } else {
+    ++interrupts_lost_;  // MSI-X disabled: the function may not signal at all
   }
 }
 

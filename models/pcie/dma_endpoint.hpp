@@ -117,6 +117,7 @@ class DmaEndpoint : public sc_core::sc_module {
   core::Counter& errors_;
   core::Counter& not_issued_;
   core::Counter& interrupts_;
+  core::Counter& interrupts_lost_;
   core::Counter& interrupts_pending_;
   core::Scalar& measured_ns_;
   core::Histogram& latency_;

@@ -55,7 +55,8 @@ RootComplex::RootComplex(sc_core::sc_module_name name, const RootComplexConfig& 
       latency_(config.latency_ns, sc_core::SC_NS),
       cpu_latency_(config.cpu_latency_ns, sc_core::SC_NS),
       stats_("rc", parent_stats),
-      requests_(stats_.add_counter("requests", "Upstream memory requests received")),
+      requests_(stats_.add_counter("requests",
+                                   "Upstream requests received (memory requests and MSI writes)")),
       unsupported_(
           stats_.add_counter("unsupported_requests", "Upstream requests completed with UR")),
       msi_writes_(stats_.add_counter("msi_writes", "Upstream writes to the interrupt window")),
