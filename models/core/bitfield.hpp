@@ -1,6 +1,7 @@
 // Bit-field helpers for spec-format registers and table entries. Bit 0 is the least significant.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace iovsim::core {
@@ -44,6 +45,19 @@ constexpr uint64_t align_up(uint64_t v, uint64_t a) {
 }
 
 // Not (a + b - 1) / b, which wraps for a near 2^64.
+// Little-endian loads and stores, byte by byte: VT-d structures and PCIe data are little-endian
+// whatever the simulator's host is.
+template <typename T>
+T load_le(const uint8_t* p) {
+  T v = 0;
+  for (int i = static_cast<int>(sizeof(T)) - 1; i >= 0; --i) v = static_cast<T>((v << 8) | p[i]);
+  return v;
+}
+template <typename T>
+void store_le(uint8_t* p, T v) {
+  for (std::size_t i = 0; i < sizeof(T); ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
 constexpr uint64_t div_ceil(uint64_t a, uint64_t b) {
   return a / b + (a % b != 0);
 }

@@ -66,32 +66,30 @@ void SparseStore::write(uint64_t addr, const void* src, std::size_t len) {
 // Host memory is little-endian like the x86 hosts VT-d runs on; the store is byte-addressed.
 namespace {
 template <typename T>
-T load_le(const SparseStore& s, uint64_t addr) {
+T load(const SparseStore& s, uint64_t addr) {
   uint8_t b[sizeof(T)];
   s.read(addr, b, sizeof(T));
-  T v = 0;
-  for (int i = sizeof(T) - 1; i >= 0; --i) v = static_cast<T>((v << 8) | b[i]);
-  return v;
+  return load_le<T>(b);
 }
 template <typename T>
-void store_le(SparseStore& s, uint64_t addr, T v) {
+void store(SparseStore& s, uint64_t addr, T v) {
   uint8_t b[sizeof(T)];
-  for (std::size_t i = 0; i < sizeof(T); ++i) b[i] = static_cast<uint8_t>(v >> (8 * i));
+  store_le(b, v);
   s.write(addr, b, sizeof(T));
 }
 }  // namespace
 
 uint64_t SparseStore::read_u64(uint64_t addr) const {
-  return load_le<uint64_t>(*this, addr);
+  return load<uint64_t>(*this, addr);
 }
 uint32_t SparseStore::read_u32(uint64_t addr) const {
-  return load_le<uint32_t>(*this, addr);
+  return load<uint32_t>(*this, addr);
 }
 void SparseStore::write_u64(uint64_t addr, uint64_t v) {
-  store_le(*this, addr, v);
+  store(*this, addr, v);
 }
 void SparseStore::write_u32(uint64_t addr, uint32_t v) {
-  store_le(*this, addr, v);
+  store(*this, addr, v);
 }
 
 }  // namespace iovsim::core

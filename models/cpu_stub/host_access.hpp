@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <iovsim/core/bitfield.hpp>
+
 namespace iovsim::cpu_stub {
 
 struct HostAccess {
@@ -19,34 +21,22 @@ struct HostAccess {
 
   // Little-endian helpers: the byte order of the tables the driver writes is fixed by the VT-d
   // format, not by the machine the simulator runs on, so they assemble the value byte by byte.
-  uint64_t read_u64(uint64_t hpa) {
-    uint8_t b[8];
+  uint64_t read_u64(uint64_t hpa) { return read_le<uint64_t>(hpa); }
+  void write_u64(uint64_t hpa, uint64_t v) { write_le(hpa, v); }
+  uint32_t read_u32(uint64_t hpa) { return read_le<uint32_t>(hpa); }
+  void write_u32(uint64_t hpa, uint32_t v) { write_le(hpa, v); }
+
+ private:
+  template <typename T>
+  T read_le(uint64_t hpa) {
+    uint8_t b[sizeof(T)];
     mem_read(hpa, b, sizeof b);
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = (v << 8) | b[i];
-    return v;
+    return core::load_le<T>(b);
   }
-  void write_u64(uint64_t hpa, uint64_t v) {
-    uint8_t b[8];
-    for (auto& x : b) {
-      x = static_cast<uint8_t>(v);
-      v >>= 8;
-    }
-    mem_write(hpa, b, sizeof b);
-  }
-  uint32_t read_u32(uint64_t hpa) {
-    uint8_t b[4];
-    mem_read(hpa, b, sizeof b);
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; --i) v = (v << 8) | b[i];
-    return v;
-  }
-  void write_u32(uint64_t hpa, uint32_t v) {
-    uint8_t b[4];
-    for (auto& x : b) {
-      x = static_cast<uint8_t>(v);
-      v >>= 8;
-    }
+  template <typename T>
+  void write_le(uint64_t hpa, T v) {
+    uint8_t b[sizeof(T)];
+    core::store_le(b, v);
     mem_write(hpa, b, sizeof b);
   }
 };

@@ -28,12 +28,6 @@ const core::IntParam kDecodeCycles{"iommu.ir.decode_cycles", 2,
                                    "IOMMU cycles to decode and check each interrupt message",
                                    core::Range{0, 1000000}};
 
-uint64_t load_le64(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-
 // An IRTE as the IEC holds it: the entry and the fault it yields by itself (kNone, 0x22 or 0x24;
 // cached only under CAP.CM when not kNone). Source-id verification depends on the request and is
 // done on every use.
@@ -215,7 +209,7 @@ RemappedInterrupt InterruptRemapper::remap(const InterruptRequest& req, uint64_t
     ++s.irte_reads;
     if (!mem_.read(irta.base() + 16 * uint64_t{index}, buf, 16, &t))
       return fail(FaultReason::kIrtReadError, false);
-    entry.irte = vtd::Irte{load_le64(buf), load_le64(buf + 8)};
+    entry.irte = vtd::Irte{core::load_le<uint64_t>(buf), core::load_le<uint64_t>(buf + 8)};
     // A not-present entry's other fields are ignored, so presence is checked before reserved bits.
     if (!entry.irte.present()) {
       entry.fault = FaultReason::kIrteNotPresent;

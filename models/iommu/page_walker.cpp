@@ -42,12 +42,6 @@ const core::IntParam kLevelCycles{"iommu.walk.level_cycles", 4,
                                   "IOMMU cycles to process each table entry read by a walk",
                                   core::Range{0, 1000000}};
 
-uint64_t load_le64(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-
 // Bounded LRU map, O(1) per operation: the list holds recency order, the map points into it.
 template <typename V>
 class LruCache {
@@ -247,13 +241,13 @@ WalkResult PageWalker::translate(const TranslationRequest& req, uint64_t start_p
     const unsigned bus = req.sid >> 8, devfn = req.sid & 0xff;
     if (!read_table(rtaddr_ + 16 * uint64_t{bus}, buf, 16))
       return fail(FaultReason::kRootTableReadError, false);
-    const vtd::RootEntry re{load_le64(buf), load_le64(buf + 8)};
+    const vtd::RootEntry re{core::load_le<uint64_t>(buf), core::load_le<uint64_t>(buf + 8)};
     // A not-present entry's other fields are ignored, so presence is checked before reserved bits.
     if (!re.present()) return fail(FaultReason::kRootNotPresent, false);
     if (re.reserved_set()) return fail(FaultReason::kRootReserved, false);
     if (!read_table(re.ctp() + 16 * uint64_t{devfn}, buf, 16))
       return fail(FaultReason::kContextTableReadError, false);
-    const vtd::ContextEntry ce{load_le64(buf), load_le64(buf + 8)};
+    const vtd::ContextEntry ce{core::load_le<uint64_t>(buf), core::load_le<uint64_t>(buf + 8)};
     ctx.fpd = ce.fpd();  // FPD is honoured even in a not-present entry
     if (!ce.present()) {
       ctx.fault = FaultReason::kContextNotPresent;
@@ -351,7 +345,7 @@ WalkResult PageWalker::translate(const TranslationRequest& req, uint64_t start_p
       r.write = wr;
       return fail(FaultReason::kPagingEntryReadError, ctx.fpd);
     }
-    const vtd::SlEntry e{load_le64(buf)};
+    const vtd::SlEntry e{core::load_le<uint64_t>(buf)};
     const bool cacheable = level >= kMinPscLevel && level <= kMaxPscLevel;
     if (!e.r() && !e.w()) {
       if (caps.cm && cacheable) c.psc[level].insert(psc_key(ctx.did, req.iova, level), {});
