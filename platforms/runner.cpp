@@ -20,7 +20,7 @@ RunResult run(const core::Config& config, const RunOptions& options) {
   core::check_log_modules(config);
 
   Progress progress(options.progress);
-  platform.endpoint().on_progress(
+  platform.workload().on_progress(
       [&](uint64_t done, uint64_t total) { progress.update(done, total); });
 
   const auto t0 = std::chrono::steady_clock::now();
@@ -29,13 +29,13 @@ RunResult run(const core::Config& config, const RunOptions& options) {
   progress.finish();
   if (!platform.finished())
     throw std::runtime_error("the simulation stopped before the workload finished (" +
-                             std::to_string(platform.endpoint().completed()) +
+                             std::to_string(platform.workload().completed()) +
                              " requests completed)");
 
   RunResult r;
   root.collect(r.stats);
   const double sim_ns = sc_core::sc_time_stamp().to_seconds() * 1e9;
-  const uint64_t requests = platform.endpoint().completed();
+  const uint64_t requests = platform.workload().completed();
   r.run = {{"version", IOVSIM_VERSION}, {"seed", seed_of(config)},
            {"sim_time_ns", sim_ns},     {"wall_s", wall},
            {"requests", requests},      {"requests_per_wall_s", wall > 0 ? requests / wall : 0.0}};
