@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cstdio>
 #include <iterator>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <iovsim/core/bitfield.hpp>
 #include <iovsim/pcie/config_space.hpp>
+#include <iovsim/pcie/sriov.hpp>
 
 namespace iovsim::cpu_stub {
 
@@ -34,6 +36,7 @@ constexpr uint16_t kBridgeMemBase = 0x20, kBridgePrefBase = 0x24, kBridgePrefBas
                    kBridgePrefLimitUpper = 0x2C;
 constexpr uint64_t kBridgeGranule = uint64_t{1} << 20;
 constexpr unsigned kMaxCaps = (256 - 0x40) / 4, kMaxExtCaps = (4096 - 0x100) / 4;
+constexpr unsigned kVfBarCount = 6;
 
 // The Device Control encoding of a size in bytes, or -1 when it is not 128 << 0..5.
 int payload_encoding(unsigned bytes) {
@@ -42,11 +45,27 @@ int payload_encoding(unsigned bytes) {
   return -1;
 }
 
-std::string bdf(const PciFunctionInfo& f) {
+std::string bdf(uint16_t rid) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "0000:%02x:%02x.%x", unsigned{f.bus}, unsigned{f.dev},
-                unsigned{f.fn});
+  std::snprintf(buf, sizeof buf, "0000:%02x:%02x.%x", unsigned{rid} >> 8, (rid >> 3) & 31u,
+                rid & 7u);
   return buf;
+}
+
+std::string bdf(const PciFunctionInfo& f) {
+  return bdf(f.rid());
+}
+
+bool has_ext_cap(const PciFunctionInfo& f, uint16_t id) {
+  return std::any_of(f.ext_capabilities.begin(), f.ext_capabilities.end(),
+                     [id](const auto& c) { return c.first == id; });
+}
+
+// Bytes a pending BAR occupies in the window: a VF BAR's region holds one slice per possible VF.
+// 0 when that overflows 64 bits (it fits nowhere).
+uint64_t region_size(const PciBar& bar, unsigned count) {
+  if (bar.size > std::numeric_limits<uint64_t>::max() / count) return 0;
+  return bar.size * count;
 }
 
 std::string human_size(uint64_t size) {
@@ -96,6 +115,7 @@ uint8_t PciEnumerator::read8(uint8_t bus, uint8_t dev, uint8_t fn, uint16_t offs
 
 const std::vector<PciFunctionInfo>& PciEnumerator::enumerate() {
   functions_.clear();
+  vfs_.clear();
   scanned_buses_.clear();
   max_bus_ = 0;
   scan_bus(0);
@@ -116,6 +136,7 @@ uint8_t PciEnumerator::scan_bus(uint8_t bus) {
   scanned_buses_.insert(bus);
   max_bus_ = std::max<unsigned>(max_bus_, bus);
   std::vector<std::size_t> bridges;  // indices into functions_, which grows during recursion
+  const std::size_t first = functions_.size();
   for (unsigned dev = 0; dev < kDevices; ++dev) {
     // Function 0 must exist for a device to exist; only its multifunction bit makes 1..7 worth
     // probing (a single-function device may decode every function number as function 0).
@@ -132,6 +153,14 @@ uint8_t PciEnumerator::scan_bus(uint8_t bus) {
     }
   }
 
+  // Linux's pci_iov_bus_range(): the buses SR-IOV PFs here can put VFs on are used, before any
+  // bridge of this bus is numbered, so no bridge gets them and the bridge above covers them.
+  unsigned highest = bus;
+  for (std::size_t i = first; i < functions_.size(); ++i)
+    if (functions_[i].bus == bus && functions_[i].sriov)
+      highest = std::max<unsigned>(highest, functions_[i].sriov->last_vf_bus);
+  max_bus_ = std::max(max_bus_, highest);
+
   // Like Linux, two passes: bridges firmware numbered first, and their ranges claimed before any is
   // followed, so that the numbers handed to unnumbered bridges never collide with them.
   auto numbered = [&](const PciFunctionInfo& f) {
@@ -141,7 +170,6 @@ uint8_t PciEnumerator::scan_bus(uint8_t bus) {
     if (numbered(functions_[i]))
       max_bus_ = std::max<unsigned>(max_bus_, functions_[i].subordinate_bus);
 
-  unsigned highest = bus;
   std::vector<std::size_t> unnumbered;
   for (std::size_t i : bridges) {
     const PciFunctionInfo f = functions_[i];
@@ -200,7 +228,54 @@ bool PciEnumerator::probe_function(uint8_t bus, uint8_t dev, uint8_t fn, PciFunc
   }
   read_capabilities(info);
   size_bars(info);
+  if (info.header_type == 0 && has_ext_cap(info, pcie::kExtCapSriov)) init_sriov(info);
   return true;
+}
+
+void PciEnumerator::init_sriov(PciFunctionInfo& info) {
+  const uint8_t b = info.bus, d = info.dev, f = info.fn;
+  PciSriovInfo s;
+  for (const auto& c : info.ext_capabilities)
+    if (c.first == pcie::kExtCapSriov) s.cap = c.second;
+  const auto reg = [&s](uint16_t r) { return static_cast<uint16_t>(s.cap + r); };
+  // VFs firmware (or an earlier boot) left enabled go: their BARs are about to move. Only the
+  // lowest PF on a bus holds ARI Capable Hierarchy (the bit is reserved in the others).
+  const bool first_pf = std::none_of(functions_.begin(), functions_.end(), [&](const auto& o) {
+    return o.bus == b && o.sriov.has_value();
+  });
+  s.ari_hierarchy = b != 0 && first_pf && has_ext_cap(info, pcie::kExtCapAri);
+  // Status (upper half) is RW1C: writing 0 there clears nothing.
+  write32(b, d, f, reg(pcie::kSriovCtrl), s.ari_hierarchy ? pcie::kSriovCtrlAriHierarchy : 0u);
+
+  const uint32_t vfs = read32(b, d, f, reg(pcie::kSriovInitialVfs));
+  s.initial_vfs = static_cast<uint16_t>(vfs);
+  s.total_vfs = static_cast<uint16_t>(vfs >> 16);
+  if (s.total_vfs == 0) return;
+  // The smallest supported page size from 4 KiB up, like Linux with 4 KiB pages.
+  const uint32_t supported = read32(b, d, f, reg(pcie::kSriovSupportedPageSizes));
+  if (supported == 0) return;
+  write32(b, d, f, reg(pcie::kSriovSystemPageSize), supported & (~supported + 1));
+  s.vf_device = read16(b, d, f, reg(pcie::kSriovVfDevice));
+  // VF Enable and VF MSE are clear: sizing cannot make VFs decode.
+  s.vf_bars = size_bar_block(b, d, f, reg(pcie::kSriovVfBar0), kVfBarCount);
+
+  // Linux's compute_max_vf_buses(): offset and stride may change with NumVFs, so every count.
+  unsigned last_bus = b;
+  bool usable = true;
+  for (unsigned n = s.total_vfs; n > 0 && usable; --n) {
+    write32(b, d, f, reg(pcie::kSriovNumVfs), n);
+    const uint32_t geometry = read32(b, d, f, reg(pcie::kSriovFirstVfOffset));
+    const auto offset = static_cast<uint16_t>(geometry),
+               stride = static_cast<uint16_t>(geometry >> 16);
+    if (offset == 0 || (n > 1 && stride == 0)) usable = false;
+    if (n == s.total_vfs) s.first_vf_offset = offset, s.vf_stride = stride;
+    last_bus = std::max(last_bus, (info.rid() + offset + stride * (n - 1u)) >> 8);
+  }
+  write32(b, d, f, reg(pcie::kSriovNumVfs), 0);
+  if (!usable) return;
+  // Beyond bus 255 nothing can be reserved; enable_sriov() refuses VFs there.
+  s.last_vf_bus = static_cast<uint8_t>(std::min(last_bus, 0xFFu));
+  info.sriov = std::move(s);
 }
 
 void PciEnumerator::read_capabilities(PciFunctionInfo& info) {
@@ -236,9 +311,15 @@ void PciEnumerator::size_bars(PciFunctionInfo& info) {
   const bool decoding = (command & pcie::kCmdMemorySpace) != 0;
   // Status (upper half) is RW1C: writing 0 there clears nothing.
   if (decoding) write32(b, d, f, pcie::kCfgCommand, command & ~pcie::kCmdMemorySpace);
+  info.bars = size_bar_block(b, d, f, pcie::kCfgBar0, count);
+  if (decoding) write32(b, d, f, pcie::kCfgCommand, command);
+}
 
+std::vector<PciBar> PciEnumerator::size_bar_block(uint8_t b, uint8_t d, uint8_t f, uint16_t reg0,
+                                                  unsigned count) {
+  std::vector<PciBar> bars;
   for (unsigned i = 0; i < count; ++i) {
-    const uint16_t off = static_cast<uint16_t>(pcie::kCfgBar0 + 4 * i);
+    const uint16_t off = static_cast<uint16_t>(reg0 + 4 * i);
     const uint32_t lo = read32(b, d, f, off);
     if (lo & kBarIo) continue;  // no I/O window to place it in
     const bool is64 = (lo & kBarTypeMask) == kBar64;
@@ -262,25 +343,38 @@ void PciEnumerator::size_bars(PciFunctionInfo& info) {
     bar.size = mask & (~mask + 1);
     bar.is64 = is64;
     bar.prefetchable = (lo & kBarPrefetch) != 0;
-    info.bars.push_back(bar);
+    bars.push_back(bar);
   }
-  if (decoding) write32(b, d, f, pcie::kCfgCommand, command);
+  return bars;
 }
 
 // ---- Resources ----
 
 void PciEnumerator::assign_bars() {
   std::vector<Pending> pending;
-  for (std::size_t fi = 0; fi < functions_.size(); ++fi)
+  for (std::size_t fi = 0; fi < functions_.size(); ++fi) {
     for (std::size_t bi = 0; bi < functions_[fi].bars.size(); ++bi) pending.push_back({fi, bi});
+    if (functions_[fi].sriov)
+      for (std::size_t bi = 0; bi < functions_[fi].sriov->vf_bars.size(); ++bi)
+        pending.push_back({fi, bi, true});
+  }
+  auto bar_of = [&](const Pending& x) -> PciBar& {
+    PciFunctionInfo& f = functions_[x.function];
+    return x.vf ? f.sriov->vf_bars[x.bar] : f.bars[x.bar];
+  };
+  // A BAR's alignment is its size; a VF BAR region's is one VF's size (what Linux asks of it).
+  auto length = [&](const Pending& x) {
+    return x.vf ? region_size(bar_of(x), functions_[x.function].sriov->total_vfs) : bar_of(x).size;
+  };
   // BARs below one bus-0 bridge are placed together (its memory window must cover them and nothing
   // else), each group starting on a 1 MiB boundary, the bridge window granule. Within a group,
-  // largest first: with power-of-two sizes every BAR then lands aligned right after the previous
-  // one.
+  // largest alignment first, then largest first: every length is a multiple of its (power of two)
+  // alignment, so each BAR lands aligned right after the previous one.
   auto group = [&](const Pending& x) { return root_group(functions_[x.function].bus); };
   std::stable_sort(pending.begin(), pending.end(), [&](const Pending& x, const Pending& y) {
     if (group(x) != group(y)) return group(x) < group(y);
-    return functions_[x.function].bars[x.bar].size > functions_[y.function].bars[y.bar].size;
+    if (bar_of(x).size != bar_of(y).size) return bar_of(x).size > bar_of(y).size;
+    return length(x) > length(y);
   });
 
   // Every base is computed before any is written, so a window that is too small changes nothing.
@@ -289,18 +383,25 @@ void PciEnumerator::assign_bars() {
   std::vector<uint64_t> bases(pending.size());
   for (std::size_t k = 0; k < pending.size(); ++k) {
     const PciFunctionInfo& f = functions_[pending[k].function];
-    const PciBar& bar = f.bars[pending[k].bar];
+    const PciBar& bar = bar_of(pending[k]);
+    const uint64_t len = length(pending[k]);
     if (k > 0 && group(pending[k]) != group(pending[k - 1]))
       cursor = core::align_up(cursor, kBridgeGranule);
     const uint64_t pad = (bar.size - (cursor & (bar.size - 1))) & (bar.size - 1);
     auto describe = [&] {
-      char buf[160];
-      std::snprintf(buf, sizeof buf, "BAR%u (0x%llx bytes) of %s %04x:%04x", bar.index,
-                    static_cast<unsigned long long>(bar.size), bdf(f).c_str(), unsigned{f.vendor},
-                    unsigned{f.device});
+      char buf[192];
+      if (pending[k].vf)
+        std::snprintf(buf, sizeof buf, "VF BAR%u (0x%llx bytes x %u VFs) of %s %04x:%04x",
+                      bar.index, static_cast<unsigned long long>(bar.size),
+                      unsigned{f.sriov->total_vfs}, bdf(f).c_str(), unsigned{f.vendor},
+                      unsigned{f.device});
+      else
+        std::snprintf(buf, sizeof buf, "BAR%u (0x%llx bytes) of %s %04x:%04x", bar.index,
+                      static_cast<unsigned long long>(bar.size), bdf(f).c_str(), unsigned{f.vendor},
+                      unsigned{f.device});
       return std::string(buf);
     };
-    if (pad > end - cursor || bar.size > end - cursor - pad) {
+    if (len == 0 || pad > end - cursor || len > end - cursor - pad) {
       char buf[96];
       std::snprintf(buf, sizeof buf, " does not fit in the MMIO window [0x%llx, 0x%llx)",
                     static_cast<unsigned long long>(opts_.mmio_base),
@@ -308,28 +409,35 @@ void PciEnumerator::assign_bars() {
       throw std::runtime_error("pci: " + describe() + buf);
     }
     const uint64_t base = cursor + pad;
-    if (!bar.is64 && (base >= k4GiB || bar.size > k4GiB - base))
+    if (!bar.is64 && (base >= k4GiB || len > k4GiB - base))
       throw std::runtime_error("pci: 32-bit " + describe() + " would be placed above 4 GiB");
     bases[k] = base;
-    cursor = base + bar.size;
+    cursor = base + len;
   }
 
-  for (std::size_t k = 0; k < pending.size(); ++k)
-    functions_[pending[k].function].bars[pending[k].bar].base = bases[k];
+  for (std::size_t k = 0; k < pending.size(); ++k) bar_of(pending[k]).base = bases[k];
   for (const auto& f : functions_) {
-    if (f.bars.empty()) continue;
-    // Decode off while a 64-bit BAR is half rewritten; program_function() enables it afterwards.
-    const uint16_t command = read16(f.bus, f.dev, f.fn, pcie::kCfgCommand);
-    const bool decoding = (command & pcie::kCmdMemorySpace) != 0;
-    if (decoding) write32(f.bus, f.dev, f.fn, pcie::kCfgCommand, command & ~pcie::kCmdMemorySpace);
-    for (const auto& bar : f.bars) {
-      const uint16_t off = static_cast<uint16_t>(pcie::kCfgBar0 + 4 * bar.index);
-      const uint32_t flags = (bar.is64 ? kBar64 : 0) | (bar.prefetchable ? kBarPrefetch : 0);
-      write32(f.bus, f.dev, f.fn, off, static_cast<uint32_t>(bar.base) | flags);
-      if (bar.is64) write32(f.bus, f.dev, f.fn, off + 4, static_cast<uint32_t>(bar.base >> 32));
+    if (!f.bars.empty()) {
+      // Decode off while a 64-bit BAR is half rewritten; program_function() enables it afterwards.
+      const uint16_t command = read16(f.bus, f.dev, f.fn, pcie::kCfgCommand);
+      const bool decoding = (command & pcie::kCmdMemorySpace) != 0;
+      if (decoding)
+        write32(f.bus, f.dev, f.fn, pcie::kCfgCommand, command & ~pcie::kCmdMemorySpace);
+      for (const auto& bar : f.bars)
+        write_bar(f, static_cast<uint16_t>(pcie::kCfgBar0 + 4 * bar.index), bar);
+      if (decoding) write32(f.bus, f.dev, f.fn, pcie::kCfgCommand, command);
     }
-    if (decoding) write32(f.bus, f.dev, f.fn, pcie::kCfgCommand, command);
+    // VF MSE is off since init_sriov(): VF BARs can be rewritten half by half.
+    if (f.sriov)
+      for (const auto& bar : f.sriov->vf_bars)
+        write_bar(f, static_cast<uint16_t>(f.sriov->cap + pcie::kSriovVfBar0 + 4 * bar.index), bar);
   }
+}
+
+void PciEnumerator::write_bar(const PciFunctionInfo& f, uint16_t reg, const PciBar& bar) {
+  const uint32_t flags = (bar.is64 ? kBar64 : 0) | (bar.prefetchable ? kBarPrefetch : 0);
+  write32(f.bus, f.dev, f.fn, reg, static_cast<uint32_t>(bar.base) | flags);
+  if (bar.is64) write32(f.bus, f.dev, f.fn, reg + 4, static_cast<uint32_t>(bar.base >> 32));
 }
 
 void PciEnumerator::program_function(PciFunctionInfo& info) {
@@ -372,9 +480,15 @@ void PciEnumerator::program_bridge_windows() {
     if (br.header_type != 1) continue;
     uint64_t lo = ~uint64_t{0}, hi = 0;
     for (const PciFunctionInfo& f : functions_)
-      if (f.bus >= br.secondary_bus && f.bus <= br.subordinate_bus && f.bus != 0)
+      if (f.bus >= br.secondary_bus && f.bus <= br.subordinate_bus && f.bus != 0) {
         for (const PciBar& bar : f.bars)
           lo = std::min(lo, bar.base), hi = std::max(hi, bar.base + bar.size);
+        // A PF's VF BAR regions (VFs decode there once enabled; they are not in functions_ yet).
+        if (f.sriov)
+          for (const PciBar& bar : f.sriov->vf_bars)
+            lo = std::min(lo, bar.base),
+            hi = std::max(hi, bar.base + region_size(bar, f.sriov->total_vfs));
+      }
     const uint8_t b = br.bus, d = br.dev, fn = br.fn;
     // An empty window is base > limit. Windows are 1 MiB granules: base/limit hold address 31:20.
     uint32_t mem = 0x0000FFF0, pref = 0x0000FFF0, pref_base_hi = 0, pref_limit_hi = 0;
@@ -390,6 +504,135 @@ void PciEnumerator::program_bridge_windows() {
     write32(b, d, fn, kBridgePrefBaseUpper, pref_base_hi);
     write32(b, d, fn, kBridgePrefLimitUpper, pref_limit_hi);
   }
+}
+
+// ---- SR-IOV ----
+
+PciFunctionInfo& PciEnumerator::sriov_pf(uint16_t pf_rid, const char* what) {
+  const auto it = std::find_if(functions_.begin(), functions_.end(),
+                               [pf_rid](const auto& f) { return f.rid() == pf_rid && !f.is_vf; });
+  if (it == functions_.end())
+    throw std::invalid_argument(std::string("pci: ") + what + ": no physical function " +
+                                bdf(pf_rid));
+  if (!it->sriov)
+    throw std::invalid_argument(std::string("pci: ") + what + ": " + bdf(pf_rid) +
+                                " has no usable SR-IOV capability");
+  return *it;
+}
+
+const std::vector<PciFunctionInfo>& PciEnumerator::enable_sriov(uint16_t pf_rid, uint16_t num_vfs) {
+  PciFunctionInfo& pf = sriov_pf(pf_rid, "enable_sriov");
+  PciSriovInfo& s = *pf.sriov;
+  if (num_vfs == 0 || num_vfs > s.total_vfs)
+    throw std::invalid_argument("pci: enable_sriov: " + bdf(pf) + " has 1.." +
+                                std::to_string(s.total_vfs) + " VFs, not " +
+                                std::to_string(num_vfs));
+  if (s.num_vfs != 0)
+    throw std::invalid_argument("pci: enable_sriov: " + bdf(pf) + " already has " +
+                                std::to_string(s.num_vfs) + " VFs enabled");
+  const uint8_t b = pf.bus, d = pf.dev, f = pf.fn;
+  const auto reg = [&s](uint16_t r) { return static_cast<uint16_t>(s.cap + r); };
+  const uint32_t ctrl_off = s.ari_hierarchy ? pcie::kSriovCtrlAriHierarchy : 0u;
+
+  // NumVFs first: First VF Offset and VF Stride are read for that count.
+  write32(b, d, f, reg(pcie::kSriovNumVfs), num_vfs);
+  const uint32_t geometry = read32(b, d, f, reg(pcie::kSriovFirstVfOffset));
+  const auto offset = static_cast<uint16_t>(geometry),
+             stride = static_cast<uint16_t>(geometry >> 16);
+  // The bus range VFs can be reached in: the bridge's above the PF (all of them on bus 0).
+  unsigned last_bus = 0xFF;
+  for (const auto& br : functions_)
+    if (br.header_type == 1 && br.secondary_bus == b && br.secondary_bus != 0)
+      last_bus = br.subordinate_bus;
+  std::vector<uint16_t> rids;
+  std::string problem;
+  if (offset == 0 || (num_vfs > 1 && stride == 0)) problem = "First VF Offset or VF Stride is 0";
+  for (unsigned i = 0; i < num_vfs && problem.empty(); ++i) {
+    const uint32_t r = uint32_t{pf_rid} + offset + uint32_t{stride} * i;
+    char buf[96];
+    if (r > 0xFFFF) {
+      std::snprintf(buf, sizeof buf, "VF %u's routing id is beyond 0xFFFF", i);
+      problem = buf;
+    } else if ((r >> 8) > last_bus) {
+      std::snprintf(buf, sizeof buf, "VF %u (%s) is on a bus beyond %02x, the last it can reach", i,
+                    bdf(static_cast<uint16_t>(r)).c_str(), last_bus);
+      problem = buf;
+    } else if (find(static_cast<uint16_t>(r))) {
+      problem =
+          "VF " + std::to_string(i) + "'s routing id is " + bdf(static_cast<uint16_t>(r)) + "'s";
+    }
+    rids.push_back(static_cast<uint16_t>(r));
+  }
+  if (!problem.empty()) {
+    write32(b, d, f, reg(pcie::kSriovNumVfs), 0);
+    throw std::runtime_error("pci: enable_sriov: " + bdf(pf) + ": " + problem);
+  }
+
+  write32(b, d, f, reg(pcie::kSriovCtrl),
+          ctrl_off | pcie::kSriovCtrlVfEnable | pcie::kSriovCtrlVfMse);
+  std::vector<PciFunctionInfo> vfs;
+  for (unsigned i = 0; i < num_vfs; ++i) {
+    PciFunctionInfo vf;
+    vf.bus = static_cast<uint8_t>(rids[i] >> 8);
+    vf.dev = static_cast<uint8_t>((rids[i] >> 3) & 31);
+    vf.fn = static_cast<uint8_t>(rids[i] & 7);
+    // A VF's vendor and device read 0xFFFF, so absence shows in the class code's dword.
+    const uint32_t class_rev = read32(vf.bus, vf.dev, vf.fn, pcie::kCfgRevision);
+    if (class_rev == 0xFFFFFFFF) {
+      write32(b, d, f, reg(pcie::kSriovCtrl), ctrl_off);
+      write32(b, d, f, reg(pcie::kSriovNumVfs), 0);
+      throw std::runtime_error("pci: enable_sriov: VF " + std::to_string(i) + " of " + bdf(pf) +
+                               " does not answer at " + bdf(rids[i]));
+    }
+    vf.vendor = pf.vendor;
+    vf.device = s.vf_device;
+    vf.class_code = class_rev >> 8;
+    const uint8_t ht = read8(vf.bus, vf.dev, vf.fn, pcie::kCfgHeaderType);
+    vf.header_type = ht & 0x7F;
+    vf.multifunction = (ht & 0x80) != 0;
+    read_capabilities(vf);
+    for (const PciBar& region : s.vf_bars) {
+      PciBar bar = region;
+      bar.base = region.base + uint64_t{i} * region.size;
+      vf.bars.push_back(bar);
+    }
+    vf.mps = pf.mps;
+    vf.mrrs = pf.mrrs;
+    vf.is_vf = true;
+    vf.pf_rid = pf_rid;
+    vf.vf_index = i;
+    if (opts_.enable) {
+      // Only Bus Master Enable is the VF's own; memory decode is the PF's VF MSE.
+      const uint16_t command = read16(vf.bus, vf.dev, vf.fn, pcie::kCfgCommand);
+      write32(vf.bus, vf.dev, vf.fn, pcie::kCfgCommand, command | pcie::kCmdBusMaster);
+    }
+    vfs.push_back(std::move(vf));
+  }
+
+  s.num_vfs = num_vfs;
+  s.first_vf_offset = offset;
+  s.vf_stride = stride;
+  // Right after the PF; `pf` and `s` are not used past this point (the vector may move).
+  const auto at = std::find_if(functions_.begin(), functions_.end(),
+                               [pf_rid](const auto& x) { return x.rid() == pf_rid && !x.is_vf; });
+  functions_.insert(at + 1, vfs.begin(), vfs.end());
+  return vfs_[pf_rid] = std::move(vfs);
+}
+
+void PciEnumerator::disable_sriov(uint16_t pf_rid) {
+  PciFunctionInfo& pf = sriov_pf(pf_rid, "disable_sriov");
+  PciSriovInfo& s = *pf.sriov;
+  if (s.num_vfs == 0) return;
+  const auto reg = [&s](uint16_t r) { return static_cast<uint16_t>(s.cap + r); };
+  write32(pf.bus, pf.dev, pf.fn, reg(pcie::kSriovCtrl),
+          s.ari_hierarchy ? pcie::kSriovCtrlAriHierarchy : 0u);
+  write32(pf.bus, pf.dev, pf.fn, reg(pcie::kSriovNumVfs), 0);
+  s.num_vfs = 0;
+  functions_.erase(
+      std::remove_if(functions_.begin(), functions_.end(),
+                     [pf_rid](const auto& x) { return x.is_vf && x.pf_rid == pf_rid; }),
+      functions_.end());
+  vfs_.erase(pf_rid);
 }
 
 // ---- Listing ----
@@ -422,23 +665,46 @@ void PciEnumerator::list_bus(std::string& out, uint8_t bus, const std::string& p
       out += buf;
     }
     if (f.mps != 0) out += " mps " + std::to_string(f.mps) + " mrrs " + std::to_string(f.mrrs);
+    if (f.sriov)
+      out += " sriov " + std::to_string(f.sriov->num_vfs) + "/" +
+             std::to_string(f.sriov->total_vfs) + " VFs";
+    if (f.is_vf) {
+      std::snprintf(buf, sizeof buf, " VF %u of %02x:%02x.%x", f.vf_index, f.pf_rid >> 8u,
+                    (f.pf_rid >> 3u) & 31u, f.pf_rid & 7u);
+      out += buf;
+    }
     out += '\n';
 
     const std::string child = prefix + (last ? "    " : "|   ");
-    for (const auto& bar : f.bars) {
+    auto list_bar = [&](const char* kind, const PciBar& bar, unsigned count) {
       const int digits = bar.is64 ? 16 : 8;
-      std::snprintf(buf, sizeof buf, "  BAR%u %s%s [0x%0*llx-0x%0*llx] ", bar.index,
+      std::snprintf(buf, sizeof buf, "  %sBAR%u %s%s [0x%0*llx-0x%0*llx] ", kind, bar.index,
                     bar.is64 ? "64-bit" : "32-bit", bar.prefetchable ? " prefetchable" : "", digits,
                     static_cast<unsigned long long>(bar.base), digits,
-                    static_cast<unsigned long long>(bar.base + bar.size - 1));
-      out += child + buf + human_size(bar.size) + '\n';
-    }
+                    static_cast<unsigned long long>(bar.base + bar.size * count - 1));
+      out += child + buf + human_size(bar.size);
+      out += count > 1 ? " x " + std::to_string(count) + '\n' : std::string("\n");
+    };
+    for (const auto& bar : f.bars) list_bar("", bar, 1);
+    if (f.sriov)
+      for (const auto& bar : f.sriov->vf_bars) list_bar("VF ", bar, f.sriov->total_vfs);
     if (f.header_type == 1 && scanned_buses_.count(f.secondary_bus) &&
         listed.insert(f.secondary_bus).second) {
       std::snprintf(buf, sizeof buf, "  [0000:%02x]\n", unsigned{f.secondary_bus});
       out += child + buf;
       list_bus(out, f.secondary_bus, child + "  ", listed);
     }
+  }
+  // Buses only VFs of this bus's PFs are on: no bridge leads there, so they follow this one.
+  std::set<uint8_t> vf_buses;
+  for (const auto& f : functions_)
+    if (f.is_vf && (f.pf_rid >> 8) == bus && f.bus != bus) vf_buses.insert(f.bus);
+  for (uint8_t vf_bus : vf_buses) {
+    if (!listed.insert(vf_bus).second) continue;
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "[0000:%02x]\n", unsigned{vf_bus});
+    out += prefix + buf;
+    list_bus(out, vf_bus, prefix, listed);
   }
 }
 
