@@ -77,6 +77,7 @@ class Workload {
 
 // One factory per `workload.kind`; each throws core::ConfigError for an impossible configuration.
 std::unique_ptr<Workload> make_dma_workload(Fabric& fabric);
+std::unique_ptr<Workload> make_nic_workload(Fabric& fabric);
 // The DMA workload's endpoint; nullptr for another kind.
 pcie::DmaEndpoint* dma_endpoint_of(Workload& workload);
 

@@ -66,10 +66,15 @@ struct RemappingUnit::RidStats {
   core::StatGroup group;
   core::Counter& hits;
   core::Counter& misses;
+  core::Counter& faults;
+  core::Histogram& latency;
   RidStats(const std::string& name, core::StatGroup* parent)
       : group(name, parent),
         hits(group.add_counter("iotlb_hits", "IOTLB hits of this requester")),
-        misses(group.add_counter("iotlb_misses", "IOTLB misses of this requester")) {}
+        misses(group.add_counter("iotlb_misses", "IOTLB misses of this requester")),
+        faults(group.add_counter("faults", "DMA remapping faults of this requester")),
+        latency(group.add_histogram("translation_latency_ns",
+                                    "This requester's translation latency (ns)")) {}
 };
 
 // Host memory as the walker and the invalidation queue see it: timed accesses through mem_out.
@@ -240,6 +245,7 @@ void RemappingUnit::dma_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
         std::min<uint64_t>(len - offset, std::max<uint64_t>(t.bytes_left, 1)));
     ++translated_;
     translation_latency_.record(double(t.done_ps - arrival) / 1000.0);
+    rid_stats(sid).latency.record(double(t.done_ps - arrival) / 1000.0);
     if (capture_.enabled())
       capture_.row(arrival, t.done_ps, sid, iova + offset, piece, write, t.hpa, t.iotlb,
                    static_cast<unsigned>(t.fault));
@@ -375,6 +381,7 @@ void RemappingUnit::prefetch(uint16_t sid, uint16_t did, uint64_t iova, uint64_t
 void RemappingUnit::fault(uint16_t sid, uint64_t iova, bool write, vtd::FaultReason reason,
                           bool record) {
   ++faults_;
+  ++rid_stats(sid).faults;
   auto it = reason_counters_.find(static_cast<unsigned>(reason));
   if (it != reason_counters_.end()) ++*it->second;
   log_.debug("fault 0x", std::hex, static_cast<unsigned>(reason), " for ", core::format_rid(sid),

@@ -30,6 +30,43 @@ void row(std::ostream& os, const std::string& label, const std::string& value) {
 
 }  // namespace
 
+namespace {
+std::string hex4(unsigned v) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04x", v);
+  return buf;
+}
+
+// The nic workload: one line per function that moved packets.
+void print_functions(std::ostream& os, const platforms::RunResult& r) {
+  if (!r.stats.count("nic.dma_requests")) return;
+  os << "  per function            rx pkts    drops   tx pkts    Gb/s  lat p50/p99 ns   IOTLB hit"
+        "   irqs\n";
+  for (int i = -1;; ++i) {
+    const std::string f = i < 0 ? "pf" : "vf" + std::to_string(i);
+    const std::string n = "nic." + f + ".";
+    if (!r.stats.count(n + "rx_packets")) {
+      if (i < 0) continue;
+      break;
+    }
+    if (stat(r, n + "rx_packets") + stat(r, n + "tx_packets") + stat(r, n + "rx_drops") == 0)
+      continue;
+    const std::string rid = "iommu.by_rid." + hex4(static_cast<unsigned>(stat(r, n + "rid"))) + ".";
+    const double hits = stat(r, rid + "iotlb_hits"), misses = stat(r, rid + "iotlb_misses");
+    const std::string lat = "guest." + f + ".latency_ns";
+    char line[160];
+    std::snprintf(
+        line, sizeof line, "    %-6s %04x  %10.0f %8.0f %9.0f %7.2f  %6.0f / %-6.0f  %8s %6.0f\n",
+        f.c_str(), static_cast<unsigned>(stat(r, n + "rid")), stat(r, n + "rx_packets"),
+        stat(r, n + "rx_drops") + stat(r, n + "rx_error_drops"), stat(r, n + "tx_packets"),
+        stat(r, n + "throughput_gbps"), stat(r, lat + ".p50"), stat(r, lat + ".p99"),
+        hits + misses > 0 ? format("%.1f%%", 100 * hits / (hits + misses)).c_str() : "-",
+        stat(r, n + "interrupts"));
+    os << line;
+  }
+}
+}  // namespace
+
 void print_summary(std::ostream& os, const platforms::RunResult& r) {
   const std::string h = "workload.latency_ns";
   os << "iovsim " << r.run["version"].get<std::string>() << "  (seed "
@@ -82,6 +119,7 @@ void print_summary(std::ostream& os, const platforms::RunResult& r) {
             format("%.0f", stat(r, l + ".p50")) + "  p90 " + format("%.0f", stat(r, l + ".p90")) +
             "  p99 " + format("%.0f", stat(r, l + ".p99")) + " ns");
   }
+  print_functions(os, r);
   row(os, "link utilization",
       format("up %.1f%%", 100 * stat(r, "link.up_utilization")) +
           format("  down %.1f%%", 100 * stat(r, "link.down_utilization")));

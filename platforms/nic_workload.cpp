@@ -1,0 +1,247 @@
+#include "nic_workload.hpp"
+
+#include <sstream>
+
+#include <iovsim/core/bitfield.hpp>
+
+namespace iovsim::platforms {
+
+namespace {
+const core::IntParam kVms{"vm.count", 0,
+                          "Virtual machines sharing the NIC (nic workload); VF i goes to VM i mod "
+                          "vm.count; 0 = one VM per VF",
+                          core::Range{0, 4096}};
+const core::IntParam kVmMemory{"vm.memory_bytes", int64_t{64} << 20, "Guest memory per VM (bytes)",
+                               core::Range{1 << 20, double(int64_t{1} << 40)}};
+const core::IntParam kVmPage{"vm.page_size", 2097152,
+                             "Page size the hypervisor maps guest memory with in the IOMMU",
+                             std::vector<int64_t>{4096, 2097152, 1073741824}};
+const core::IntParam kVmBase{"vm.host_base", int64_t{16} << 30,
+                             "Host address where the first VM's memory starts; VMs follow each "
+                             "other, each aligned to vm.page_size",
+                             core::Range{0, double(int64_t{1} << 52)}};
+const core::RealParam kTxGbps{"nic.tx_gbps", 1, "TX rate each guest sends at (Gb/s)",
+                              core::Range{0.001, 10000}};
+const core::RealParam kIdle{"workload.idle_us", 1000,
+                            "nic workload: once the wire is done, end the run after this long "
+                            "without progress (a guest that stopped reaping) (us)",
+                            core::Range{1, 1e9}};
+}  // namespace
+
+NicWorkload::NicWorkload(Fabric& f)
+    : config_(f.config), stats_("workload", f.stats), guest_stats_("guest", f.stats) {
+  nic_cfg_ = sriov_nic::NicConfig::from(f.config);
+  nic_cfg_.seed = f.seed;
+  nic_cfg_.pf_rid = core::make_rid(f.rc.secondary_bus(0), 0, 0);
+  const unsigned last_vf = nic_cfg_.pf_rid + nic_cfg_.first_vf_offset +
+                           unsigned{nic_cfg_.vf_stride} * (nic_cfg_.total_vfs - 1);
+  if (last_vf > 0xFFFF || core::rid_bus(static_cast<uint16_t>(last_vf)) > f.rc.subordinate_bus(0))
+    throw core::ConfigError("the NIC's VFs need buses up to " + std::to_string(last_vf >> 8) +
+                            " but root port 0 has buses up to " +
+                            std::to_string(f.rc.subordinate_bus(0)) +
+                            ": raise rc.buses_per_port or lower nic.total_vfs");
+  if (!f.enumerator)
+    throw core::ConfigError(
+        "workload.kind = nic needs cpu.enumerate=true (SR-IOV is enabled by the host's PCI core)");
+  if (nic_cfg_.ats && (!f.iommu || !f.iommu->config().caps.dt))
+    throw core::ConfigError("nic.ats needs iommu.enabled=true and iommu.ecap.dt=true");
+  idle_us_ = kIdle.get(f.config);
+
+  vms_ = static_cast<unsigned>(kVms.get(f.config));
+  if (vms_ == 0) vms_ = nic_cfg_.vfs;
+  if (vms_ > nic_cfg_.vfs)
+    throw core::ConfigError("vm.count = " + std::to_string(vms_) + " exceeds nic.vfs = " +
+                            std::to_string(nic_cfg_.vfs) + ": every VM needs a VF");
+  vm_bytes_ = static_cast<uint64_t>(kVmMemory.get(f.config));
+  page_bytes_ = static_cast<uint64_t>(kVmPage.get(f.config));
+  f.check_page_size(page_bytes_, "vm.page_size");
+  vm_stride_ = core::align_up(vm_bytes_, page_bytes_);
+  vm_base_ = static_cast<uint64_t>(kVmBase.get(f.config));
+  if (vm_base_ % page_bytes_)
+    throw core::ConfigError("vm.host_base must be a multiple of vm.page_size");
+  f.check_host_region(vm_base_, vm_stride_ * vms_,
+                      "the VMs' memory (vm.host_base + vm.count * vm.memory_bytes)");
+
+  nic_ = std::make_unique<sriov_nic::SriovNic>("nic", nic_cfg_, f.stats);
+  nic_->dma.bind(f.link.device_side);
+  f.link.device_down.bind(nic_->pcie_in);
+  pcie::ConfigSpace& cs = nic_->pf_config();
+  pcie::Link& link = f.link;
+  cs.on_write([&link, &cs](uint16_t, unsigned) { link.set_payload_sizes(cs.mps(), cs.mrrs()); });
+
+  transactions_ = &stats_.add_counter(
+      "transactions", "Packets delivered: RX reaped by guests, TX completions seen by guests");
+  bytes_ = &stats_.add_counter("bytes", "Payload bytes the NIC moved for those packets");
+  stats_.add_formula("throughput_gbps", "Payload Gb/s over the traffic phase", [this] {
+    const double span = last_ns_ - first_ns_;
+    return span > 0 ? double(bytes_->value) * 8 / span : 0;
+  });
+  latency_ = &stats_.add_histogram("latency_ns",
+                                   "Packet latency: RX arrival at the NIC -> reaped by the guest; "
+                                   "TX posted -> completion seen (ns)");
+  drops_ = &stats_.add_counter("drops", "RX packets the NIC dropped (ring empty)");
+
+  // One driver per VF, in its VM, with its share of the VM's memory.
+  const auto defaults = cpu_stub::NicDriverConfig::from(f.config);
+  const unsigned per_vm = (nic_cfg_.vfs + vms_ - 1) / vms_;
+  const uint64_t share = core::align_down(vm_bytes_ / per_vm, 4096);
+  for (unsigned i = 0; i < nic_cfg_.vfs; ++i) {
+    const unsigned vm = vm_of(i), slot = i / vms_;
+    cpu_stub::NicDriverConfig d = defaults;
+    d.stream = 1 + i;
+    d.mem_base = slot * share;
+    d.mem_bytes = share;
+    d.cpu_offset = vm_host_base(vm);
+    d.ring_entries = nic_cfg_.ring_entries;
+    d.buffer_bytes = nic_cfg_.buffer_bytes;
+    d.rx = nic_cfg_.rx();
+    d.tx = nic_cfg_.tx();
+    d.tx_packets = nic_cfg_.packets;
+    d.tx_bytes = nic_cfg_.packet_bytes;
+    d.tx_gbps = kTxGbps.get(f.config);
+    d.irq_interval_ns = nic_cfg_.irq_interval_ns;
+    d.irq_packets = nic_cfg_.irq_packets;
+    drivers_.push_back(std::make_unique<cpu_stub::NicDriver>(("vf" + std::to_string(i)).c_str(), d,
+                                                             f.cpu, identity_, &guest_stats_));
+    drivers_.back()->also_record_latency(latency_);
+  }
+}
+
+NicWorkload::~NicWorkload() = default;
+
+void NicWorkload::boot(Fabric& f) {
+  f.enumerator->enable_sriov(nic_cfg_.pf_rid, static_cast<uint16_t>(nic_cfg_.vfs));
+  if (f.iommu) {
+    for (unsigned i = 0; i < nic_cfg_.vfs; ++i)
+      f.driver->attach_device(nic_->rid(1 + i), domain(vm_of(i)), f.driver_aw,
+                              nic_cfg_.ats ? 1 : 0);
+    for (unsigned vm = 0; vm < vms_; ++vm)
+      f.driver->map(domain(vm), 0, vm_host_base(vm), vm_stride_, page_bytes_);
+  }
+  next_vector_.assign(f.irq.cpus(), 0x30);
+  for (unsigned i = 0; i < nic_cfg_.vfs; ++i) {
+    const uint16_t rid = nic_->rid(1 + i);
+    const cpu_stub::PciFunctionInfo* info = f.enumerator->find(rid);
+    if (!info || info->bars.empty())
+      throw std::runtime_error("VF " + std::to_string(i) + " was not enumerated");
+    const uint64_t bar = info->bars[0].base;
+    program_vectors(f, i, rid, bar);
+    drivers_[i]->set_bar(bar);
+    drivers_[i]->setup();
+    nic_->set_rx_traffic(1 + i, nic_cfg_.rx());
+  }
+  f.irq.on_interrupt([this](const cpu_stub::InterruptMessage& m) {
+    auto it = routes_.find({m.apic_id, m.vector});
+    if (it != routes_.end())
+      drivers_[it->second.first]->interrupt(it->second.second, m.handler_start_ps);
+  });
+  sc_core::sc_spawn([this] { watch(); }, "nic_watch");
+}
+
+// The VF's RX and TX vectors: the APIC of its VM's CPU (VMs round robin over cpu.count) and the
+// next free vectors there, programmed into its MSI-X table, unmasked, MSI-X enabled.
+void NicWorkload::program_vectors(Fabric& f, unsigned vf, uint16_t rid, uint64_t bar) {
+  const unsigned apic = vm_of(vf) % f.irq.cpus();
+  for (unsigned v = 0; v < sriov_nic::kMsixVectors; ++v) {
+    const unsigned vector = next_vector_[apic]++;
+    if (vector > 0xFE)
+      throw core::ConfigError("not enough interrupt vectors for " + std::to_string(nic_cfg_.vfs) +
+                              " VFs on " + std::to_string(f.irq.cpus()) + " CPUs: raise cpu.count");
+    const auto msg = f.program_msi(rid, apic, vector);
+    const uint64_t entry = bar + sriov_nic::kMsixTable + v * pcie::kMsixEntrySize;
+    f.cpu.mmio_write(entry + 0, 4, msg.address & 0xFFFFFFFFu);
+    f.cpu.mmio_write(entry + 4, 4, msg.address >> 32);
+    f.cpu.mmio_write(entry + 8, 4, msg.data);
+    f.cpu.mmio_write(entry + 12, 4, 0);
+    routes_[{apic, vector}] = {vf, v == sriov_nic::kVectorTx};
+  }
+  const uint16_t cap = nic_->sriov().vf(vf).find_capability(pcie::kCapMsix);
+  const uint64_t ctrl = f.ecam(rid, cap);
+  f.cpu.mmio_write(ctrl, 4, f.cpu.mmio_read(ctrl, 4) | (uint32_t{pcie::kMsixCtrlEnable} << 16));
+}
+
+void NicWorkload::start_at(const sc_core::sc_time& t) {
+  nic_->start_at(t);
+  for (auto& d : drivers_) d->start_at(t);
+  first_ns_ = t.to_seconds() * 1e9;
+}
+
+uint64_t NicWorkload::completed() const {
+  uint64_t packets = 0;
+  for (const auto& d : drivers_) packets += d->rx_packets() + d->tx_completed();
+  return packets;
+}
+
+uint64_t NicWorkload::total_expected() const {
+  const unsigned dirs = nic_cfg_.direction == sriov_nic::Direction::kBoth ? 2 : 1;
+  return nic_cfg_.packets * nic_cfg_.vfs * dirs;
+}
+
+bool NicWorkload::settled() const {
+  if (!nic_->rx_settled()) return false;
+  for (unsigned i = 0; i < drivers_.size(); ++i) {
+    const auto c = nic_->counters(1 + i);
+    const uint32_t status = nic_->register_value(1 + i, sriov_nic::kRegStatus);
+    if (drivers_[i]->rx_reaped() < c.rx_packets) return false;
+    if (!drivers_[i]->tx_finished() && !(status & sriov_nic::kStatusTxError)) return false;
+  }
+  return true;
+}
+
+// Every 10 us: progress, and whether every packet is accounted for; then the statistics are final
+// and the run stops. A guest that stops reaping (its interrupts blocked, say) would keep the run
+// alive forever: once the wire is done, workload.idle_us without progress ends it too.
+void NicWorkload::watch() {
+  const sc_core::sc_time period(10, sc_core::SC_US);
+  uint64_t last_done = 0;
+  double idle_ns = 0;
+  for (;;) {
+    sc_core::wait(period);
+    const uint64_t done = completed();
+    if (progress_) progress_(done, total_expected());
+    idle_ns = done == last_done ? idle_ns + 10000 : 0;
+    last_done = done;
+    if (settled()) break;
+    if (nic_->rx_settled() && idle_ns >= idle_us_ * 1000) {
+      log_.warn("no progress for ", idle_us_, " us: some guest stopped reaping its packets");
+      break;
+    }
+  }
+  finish();
+}
+
+void NicWorkload::finish() {
+  uint64_t bytes = 0, drops = 0;
+  for (unsigned i = 0; i < drivers_.size(); ++i) {
+    const auto c = nic_->counters(1 + i);
+    bytes += c.rx_bytes + c.tx_bytes;
+    drops += c.rx_drops;
+  }
+  transactions_->value = completed();
+  bytes_->value = bytes;
+  drops_->value = drops;
+  last_ns_ = sc_core::sc_time_stamp().to_seconds() * 1e9;
+  finished_ = true;
+  if (progress_) progress_(completed(), total_expected());
+  // The end of the workload, not an event worth a report on stdout.
+  sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO,
+                                          sc_core::SC_DO_NOTHING);
+  sc_core::sc_stop();
+}
+
+std::string NicWorkload::describe() const {
+  static const char* dirs[] = {"rx", "tx", "rx+tx"};
+  std::ostringstream os;
+  os << "nic " << dirs[static_cast<int>(nic_cfg_.direction)] << ", " << nic_cfg_.vfs << " VFs in "
+     << vms_ << " VMs, " << nic_cfg_.packets << " packets of " << nic_cfg_.packet_bytes
+     << " B per VF and direction, " << nic_cfg_.rx_gbps << " Gb/s offered per VF, ring "
+     << nic_cfg_.ring_entries << ", " << page_bytes_ / 1024 << " KiB guest pages"
+     << (nic_cfg_.ats ? ", ATS" : "");
+  return os.str();
+}
+
+std::unique_ptr<Workload> make_nic_workload(Fabric& fabric) {
+  return std::make_unique<NicWorkload>(fabric);
+}
+
+}  // namespace iovsim::platforms

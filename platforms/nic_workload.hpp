@@ -1,0 +1,71 @@
+// workload.kind = nic: the SR-IOV NIC below root port 0, shared by virtual machines. At boot the
+// host enables nic.vfs VFs (Linux's pci_enable_sriov), gives every VM a domain and maps its
+// guest-physical memory (static mapping, as device assignment does), attaches each VM's VFs to its
+// domain (TT = 1 with nic.ats), programs their MSI-X vectors (remappable through IRTEs whose SID is
+// the VF's, with interrupt remapping), and sets up each guest's VF driver. The wire sends RX
+// traffic to every VF; guests send TX traffic (nic.direction). The run ends when every packet is
+// accounted for: reaped by its guest, dropped, or lost with a stopped queue (a guest that stops
+// reaping ends the run after workload.idle_us without progress).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#include <iovsim/cpu_stub/nic_driver.hpp>
+#include <iovsim/sriov_nic/sriov_nic.hpp>
+
+#include "workload.hpp"
+
+namespace iovsim::platforms {
+
+class NicWorkload : public Workload {
+ public:
+  explicit NicWorkload(Fabric& fabric);
+  ~NicWorkload() override;
+
+  sriov_nic::SriovNic& nic() { return *nic_; }
+  cpu_stub::NicDriver& driver(unsigned vf) { return *drivers_.at(vf); }
+  unsigned vms() const { return vms_; }
+  unsigned vm_of(unsigned vf) const { return vf % vms_; }
+  uint16_t domain(unsigned vm) const { return static_cast<uint16_t>(1 + vm); }
+  uint64_t vm_host_base(unsigned vm) const { return vm_base_ + vm * vm_stride_; }
+  uint64_t vm_bytes() const { return vm_bytes_; }
+
+  void boot(Fabric& fabric) override;
+  void start_at(const sc_core::sc_time& t) override;
+  bool finished() const override { return finished_; }
+  uint64_t completed() const override;
+  void on_progress(std::function<void(uint64_t, uint64_t)> f) override { progress_ = std::move(f); }
+  std::string describe() const override;
+
+ private:
+  void program_vectors(Fabric& fabric, unsigned vf, uint16_t rid, uint64_t bar);
+  uint64_t total_expected() const;
+  bool settled() const;
+  void watch();
+  void finish();
+
+  const core::Config& config_;
+  core::StatGroup stats_;
+  core::StatGroup guest_stats_;
+  sriov_nic::NicConfig nic_cfg_;
+  std::unique_ptr<sriov_nic::SriovNic> nic_;
+  cpu_stub::IdentityMapper identity_;
+  std::vector<std::unique_ptr<cpu_stub::NicDriver>> drivers_;
+  std::map<std::pair<unsigned, unsigned>, std::pair<unsigned, bool>> routes_;  // (apic, vector)
+  std::vector<unsigned> next_vector_;
+  unsigned vms_ = 0;
+  uint64_t vm_bytes_ = 0, vm_stride_ = 0, vm_base_ = 0, page_bytes_ = 0;
+  double idle_us_ = 1000;
+  double first_ns_ = 0, last_ns_ = 0;
+  bool finished_ = false;
+  std::function<void(uint64_t, uint64_t)> progress_;
+  core::Counter* transactions_ = nullptr;
+  core::Counter* bytes_ = nullptr;
+  core::Counter* drops_ = nullptr;
+  core::Histogram* latency_ = nullptr;
+  core::Logger log_{"platform"};
+};
+
+}  // namespace iovsim::platforms
