@@ -52,4 +52,20 @@ uint64_t Fabric::ecam(uint16_t rid, uint16_t offset) const {
   return rc.config().ecam_base + (uint64_t{rid} << 12) + offset;
 }
 
+std::unique_ptr<cpu_stub::DmaMappingPolicy> Fabric::make_dma_policy(uint16_t sid, uint16_t did,
+                                                                    uint64_t host_base,
+                                                                    uint64_t host_bytes,
+                                                                    core::StatGroup* parent) const {
+  const auto cfg = cpu_stub::DmaMapConfig::from(config);
+  check_host_region(host_base, host_bytes, "the host-owned device's DMA buffers");
+  cpu_stub::DmaDevice dev;
+  dev.driver = driver;
+  dev.sid = sid;
+  dev.did = did;
+  dev.aw = driver_aw;
+  dev.host_base = host_base;
+  dev.host_bytes = host_bytes;
+  return cpu_stub::make_dma_mapping_policy(dev, cfg, parent);
+}
+
 }  // namespace iovsim::platforms

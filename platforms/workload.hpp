@@ -17,6 +17,7 @@
 #include <iovsim/core/params.hpp>
 #include <iovsim/core/stats.hpp>
 #include <iovsim/cpu_stub/cpu_port.hpp>
+#include <iovsim/cpu_stub/dma_mapping.hpp>
 #include <iovsim/cpu_stub/interrupt_controller.hpp>
 #include <iovsim/cpu_stub/iommu_driver.hpp>
 #include <iovsim/cpu_stub/pci_enumerator.hpp>
@@ -58,6 +59,14 @@ struct Fabric {
   cpu_stub::MsiProgramming program_msi(uint16_t sid, unsigned apic, unsigned vector);
   // The ECAM address of `offset` in function `rid`'s configuration space.
   uint64_t ecam(uint16_t rid, uint16_t offset) const;
+  // The dma_map.* policy for a host-owned device `sid` in domain `did` (attached by the policy,
+  // with driver.aw) whose buffers live in [host_base, +host_bytes); statistics in parent's
+  // "dma_map" group. Call it in boot(): the policy programs the IOMMU. core::ConfigError for a
+  // host region beyond memory or over the driver's tables, or a policy impossible here.
+  std::unique_ptr<cpu_stub::DmaMappingPolicy> make_dma_policy(uint16_t sid, uint16_t did,
+                                                              uint64_t host_base,
+                                                              uint64_t host_bytes,
+                                                              core::StatGroup* parent) const;
 };
 
 class Workload {

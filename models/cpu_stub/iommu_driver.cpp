@@ -502,7 +502,7 @@ void IommuDriver::map(uint16_t did, uint64_t iova, uint64_t hpa, uint64_t size, 
   if (bit(cap_, vtd::CapFields::kCm)) invalidate_range(did, iova, size);
 }
 
-void IommuDriver::unmap(uint16_t did, uint64_t iova, uint64_t size) {
+void IommuDriver::unmap(uint16_t did, uint64_t iova, uint64_t size, bool invalidate) {
   require_up("unmap");
   Domain& d = domain_with_table(did);
   if (size == 0 || iova % kPage != 0 || size % kPage != 0)
@@ -535,7 +535,7 @@ void IommuDriver::unmap(uint16_t did, uint64_t iova, uint64_t size) {
     }
   }
   for (uint64_t ea : leaves) host_.write_u64(ea, 0);
-  invalidate_range(did, iova, size);
+  if (invalidate) invalidate_range(did, iova, size);
 }
 
 std::optional<uint64_t> IommuDriver::lookup(uint16_t sid, uint64_t iova) {

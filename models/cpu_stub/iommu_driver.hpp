@@ -80,8 +80,9 @@ class IommuDriver {
   // Clears the leaves covering [iova, iova+size) (4 KiB aligned; a superpage must be covered
   // whole), intermediate tables stay. Then page-selective IOTLB invalidation in the largest
   // naturally aligned 2^AM blocks (AM <= CAP.MAMV), IH = 0 so the paging-structure caches go too;
-  // domain-selective when CAP.PSI is clear or the range exceeds 2^MAMV pages.
-  void unmap(uint16_t did, uint64_t iova, uint64_t size);
+  // domain-selective when CAP.PSI is clear or the range exceeds 2^MAMV pages. invalidate = false
+  // only clears the leaves: the caller flushes later (a deferred DMA-mapping policy).
+  void unmap(uint16_t did, uint64_t iova, uint64_t size, bool invalidate = true);
 
   // By the chosen mode: registers (CCMD, IVA/IOTLB at ECAP.IRO; poll ICC/IVT clear) or queued
   // (descriptor, wait descriptor with SW and a status word in host memory, IQT, poll the word).
