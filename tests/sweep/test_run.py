@@ -170,7 +170,7 @@ class BadInput(unittest.TestCase):
         lines = r.stderr.strip().splitlines()
         self.assertEqual(len(lines), 1, r.stderr)
         self.assertIn(message, lines[0])
-        self.assertFalse(os.path.exists(os.path.join(out, "points")))
+        self.assertFalse(os.path.exists(out))
         return lines[0]
 
     def test_malformed_grid(self):

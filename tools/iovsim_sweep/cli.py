@@ -187,16 +187,16 @@ def cmd_run(args, argv):
         need_module("distributed", argv, "--executor dask")
     iovsim = binary.find_iovsim(args.iovsim, required=args.executor != "dask")
     sweep = make_sweep(args, iovsim or "iovsim")
-    out = args.out
+    if iovsim:
+        binary.validate(iovsim, sweep.config_args, sweep.fixed, sweep.axes, sweep.seed_from)
+    else:
+        say("no local iovsim to check the parameters with; the workers' iovsim will")
+    out = args.out  # created only once the sweep is known to be valid
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as e:
         raise UsageError("--out %s: cannot create the directory: %s" % (out, e.strerror))
     lock(out)
-    if iovsim:
-        binary.validate(iovsim, sweep.config_args, sweep.fixed, sweep.axes, sweep.seed_from)
-    else:
-        say("no local iovsim to check the parameters with; the workers' iovsim will")
     sweep.save(out)
     todo, skipped, text = plan(out, sweep, args.force)
     if args.executor == "slurm":
