@@ -3,7 +3,7 @@
 # Nothing is downloaded from anywhere but Debian's archive.
 set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config libsystemc-dev libboost-dev libboost-program-options-dev
-          nlohmann-json3-dev catch2 python3)
+          nlohmann-json3-dev catch2 python3 python3-matplotlib python3-distributed)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
