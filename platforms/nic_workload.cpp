@@ -22,6 +22,40 @@ const core::IntParam kVmBase{"vm.host_base", int64_t{16} << 30,
                              core::Range{0, double(int64_t{1} << 52)}};
 const core::RealParam kTxGbps{"nic.tx_gbps", 1, "TX rate each guest sends at (Gb/s)",
                               core::Range{0.001, 10000}};
+const core::BoolParam kHostQueue{
+    "nic.host_queue", false,
+    "The host runs traffic on the PF too: its own driver maps every buffer with dma_map.policy "
+    "(the PF is a host-owned device, not assigned to a VM)"};
+const core::IntParam kHostMemory{
+    "nic.host_memory_bytes", int64_t{16} << 20,
+    "Host memory the PF's driver allocates its rings and buffers from, "
+    "placed after the VMs' memory",
+    core::Range{1 << 20, double(int64_t{1} << 40)}};
+
+// A host driver's buffers through a DMA-mapping policy; its CPU costs go to the driver's thread.
+class PolicyMapper : public cpu_stub::BufferMapper {
+ public:
+  explicit PolicyMapper(cpu_stub::DmaMappingPolicy& p) : p_(p) {}
+  uint64_t map(uint64_t addr, uint32_t bytes, bool device_writes, uint64_t now_ns,
+               double& cpu_ns) override {
+    const uint64_t iova = p_.map(addr, bytes, device_writes, now_ns);
+    cpu_ns += p_.take_cpu_ns();
+    return iova;
+  }
+  void unmap(uint64_t device_addr, uint32_t bytes, uint64_t now_ns, double& cpu_ns) override {
+    p_.unmap(device_addr, bytes, now_ns);
+    cpu_ns += p_.take_cpu_ns();
+  }
+  uint64_t poll(uint64_t now_ns, double& cpu_ns) override {
+    p_.poll(now_ns);
+    cpu_ns += p_.take_cpu_ns();
+    return p_.next_deadline_ns().value_or(UINT64_MAX);
+  }
+
+ private:
+  cpu_stub::DmaMappingPolicy& p_;
+};
+
 const core::RealParam kIdle{"workload.idle_us", 1000,
                             "nic workload: once the wire is done, end the run after this long "
                             "without progress (a guest that stopped reaping) (us)",
@@ -47,6 +81,8 @@ NicWorkload::NicWorkload(Fabric& f)
     throw core::ConfigError("nic.ats needs iommu.enabled=true and iommu.ecap.dt=true");
   idle_us_ = kIdle.get(f.config);
 
+  if (nic_cfg_.vfs == 0 && !kHostQueue.get(f.config))
+    throw core::ConfigError("nic.vfs = 0 and nic.host_queue = false: nothing carries traffic");
   vms_ = static_cast<unsigned>(kVms.get(f.config));
   if (vms_ == 0) vms_ = nic_cfg_.vfs;
   if (vms_ > nic_cfg_.vfs)
@@ -83,34 +119,64 @@ NicWorkload::NicWorkload(Fabric& f)
 
   // One driver per VF, in its VM, with its share of the VM's memory.
   const auto defaults = cpu_stub::NicDriverConfig::from(f.config);
-  const unsigned per_vm = (nic_cfg_.vfs + vms_ - 1) / vms_;
+  const unsigned per_vm = vms_ ? (nic_cfg_.vfs + vms_ - 1) / vms_ : 1;
   const uint64_t share = core::align_down(vm_bytes_ / per_vm, 4096);
   for (unsigned i = 0; i < nic_cfg_.vfs; ++i) {
     const unsigned vm = vm_of(i), slot = i / vms_;
-    cpu_stub::NicDriverConfig d = defaults;
+    cpu_stub::NicDriverConfig d = driver_config(defaults);
     d.stream = 1 + i;
     d.mem_base = slot * share;
     d.mem_bytes = share;
     d.cpu_offset = vm_host_base(vm);
-    d.ring_entries = nic_cfg_.ring_entries;
-    d.buffer_bytes = nic_cfg_.buffer_bytes;
-    d.rx = nic_cfg_.rx();
-    d.tx = nic_cfg_.tx();
-    d.tx_packets = nic_cfg_.packets;
-    d.tx_bytes = nic_cfg_.packet_bytes;
-    d.tx_gbps = kTxGbps.get(f.config);
-    d.irq_interval_ns = nic_cfg_.irq_interval_ns;
-    d.irq_packets = nic_cfg_.irq_packets;
     drivers_.push_back(std::make_unique<cpu_stub::NicDriver>(("vf" + std::to_string(i)).c_str(), d,
                                                              f.cpu, identity_, &guest_stats_));
     drivers_.back()->also_record_latency(latency_);
   }
+  if (kHostQueue.get(f.config)) {
+    // The host's own memory for the PF's rings and buffers follows the VMs'.
+    host_base_ = core::align_up(vm_base_ + vm_stride_ * vms_, uint64_t{1} << 21);
+    host_bytes_ = static_cast<uint64_t>(kHostMemory.get(f.config));
+    f.check_host_region(host_base_, host_bytes_, "the PF driver's memory (nic.host_memory_bytes)");
+    cpu_stub::NicDriverConfig d = driver_config(defaults);
+    d.stream = 0;
+    d.mem_base = host_base_;
+    d.mem_bytes = host_bytes_;
+    d.cpu_offset = 0;
+    host_stats_ = std::make_unique<core::StatGroup>("host", f.stats);
+    host_mapper_ = std::make_unique<cpu_stub::IdentityMapper>();  // replaced at boot with the IOMMU
+    host_driver_ =
+        std::make_unique<cpu_stub::NicDriver>("pf", d, f.cpu, *host_mapper_, host_stats_.get());
+    host_driver_->also_record_latency(latency_);
+  }
+}
+
+cpu_stub::NicDriverConfig NicWorkload::driver_config(
+    const cpu_stub::NicDriverConfig& defaults) const {
+  cpu_stub::NicDriverConfig d = defaults;
+  d.ring_entries = nic_cfg_.ring_entries;
+  d.buffer_bytes = nic_cfg_.buffer_bytes;
+  d.rx = nic_cfg_.rx();
+  d.tx = nic_cfg_.tx();
+  d.tx_packets = nic_cfg_.packets;
+  d.tx_bytes = nic_cfg_.packet_bytes;
+  d.tx_gbps = kTxGbps.get(config_);
+  d.irq_interval_ns = nic_cfg_.irq_interval_ns;
+  d.irq_packets = nic_cfg_.irq_packets;
+  return d;
+}
+
+std::vector<std::pair<unsigned, cpu_stub::NicDriver*>> NicWorkload::all_drivers() const {
+  std::vector<std::pair<unsigned, cpu_stub::NicDriver*>> all;
+  if (host_driver_) all.emplace_back(0, host_driver_.get());
+  for (unsigned i = 0; i < drivers_.size(); ++i) all.emplace_back(1 + i, drivers_[i].get());
+  return all;
 }
 
 NicWorkload::~NicWorkload() = default;
 
 void NicWorkload::boot(Fabric& f) {
-  f.enumerator->enable_sriov(nic_cfg_.pf_rid, static_cast<uint16_t>(nic_cfg_.vfs));
+  if (nic_cfg_.vfs > 0)
+    f.enumerator->enable_sriov(nic_cfg_.pf_rid, static_cast<uint16_t>(nic_cfg_.vfs));
   if (f.iommu) {
     for (unsigned i = 0; i < nic_cfg_.vfs; ++i)
       f.driver->attach_device(nic_->rid(1 + i), domain(vm_of(i)), f.driver_aw,
@@ -125,23 +191,40 @@ void NicWorkload::boot(Fabric& f) {
     if (!info || info->bars.empty())
       throw std::runtime_error("VF " + std::to_string(i) + " was not enumerated");
     const uint64_t bar = info->bars[0].base;
-    program_vectors(f, i, rid, bar);
+    program_vectors(f, 1 + i, rid, bar, vm_of(i) % f.irq.cpus(), drivers_[i].get(),
+                    nic_->sriov().vf(i).find_capability(pcie::kCapMsix));
     drivers_[i]->set_bar(bar);
     drivers_[i]->setup();
     nic_->set_rx_traffic(1 + i, nic_cfg_.rx());
   }
+  if (host_driver_) {
+    const uint16_t pf = nic_cfg_.pf_rid;
+    const cpu_stub::PciFunctionInfo* info = f.enumerator->find(pf);
+    if (!info || info->bars.empty()) throw std::runtime_error("the PF was not enumerated");
+    if (f.iommu) {
+      // A host-owned device: its own domain, buffers mapped per the DMA-mapping policy.
+      host_policy_ =
+          f.make_dma_policy(pf, domain(vms_), host_base_, host_bytes_, host_stats_.get());
+      host_mapper_ = std::make_unique<PolicyMapper>(*host_policy_);
+      host_driver_->set_mapper(*host_mapper_);
+    }
+    program_vectors(f, 0, pf, info->bars[0].base, 0, host_driver_.get(),
+                    nic_->pf_config().find_capability(pcie::kCapMsix));
+    host_driver_->set_bar(info->bars[0].base);
+    host_driver_->setup();
+    nic_->set_rx_traffic(0, nic_cfg_.rx());
+  }
   f.irq.on_interrupt([this](const cpu_stub::InterruptMessage& m) {
     auto it = routes_.find({m.apic_id, m.vector});
-    if (it != routes_.end())
-      drivers_[it->second.first]->interrupt(it->second.second, m.handler_start_ps);
+    if (it != routes_.end()) it->second.first->interrupt(it->second.second, m.handler_start_ps);
   });
   sc_core::sc_spawn([this] { watch(); }, "nic_watch");
 }
 
-// The VF's RX and TX vectors: the APIC of its VM's CPU (VMs round robin over cpu.count) and the
-// next free vectors there, programmed into its MSI-X table, unmasked, MSI-X enabled.
-void NicWorkload::program_vectors(Fabric& f, unsigned vf, uint16_t rid, uint64_t bar) {
-  const unsigned apic = vm_of(vf) % f.irq.cpus();
+// A function's RX and TX vectors: the next free vectors on `apic` (a VM's CPU, VMs round robin over
+// cpu.count; the host's CPU 0), programmed into its MSI-X table, unmasked, MSI-X enabled.
+void NicWorkload::program_vectors(Fabric& f, unsigned function, uint16_t rid, uint64_t bar,
+                                  unsigned apic, cpu_stub::NicDriver* driver, uint16_t msix_cap) {
   for (unsigned v = 0; v < sriov_nic::kMsixVectors; ++v) {
     const unsigned vector = next_vector_[apic]++;
     if (vector > 0xFE)
@@ -153,37 +236,37 @@ void NicWorkload::program_vectors(Fabric& f, unsigned vf, uint16_t rid, uint64_t
     f.cpu.mmio_write(entry + 4, 4, msg.address >> 32);
     f.cpu.mmio_write(entry + 8, 4, msg.data);
     f.cpu.mmio_write(entry + 12, 4, 0);
-    routes_[{apic, vector}] = {vf, v == sriov_nic::kVectorTx};
+    routes_[{apic, vector}] = {driver, v == sriov_nic::kVectorTx};
   }
-  const uint16_t cap = nic_->sriov().vf(vf).find_capability(pcie::kCapMsix);
-  const uint64_t ctrl = f.ecam(rid, cap);
+  (void)function;
+  const uint64_t ctrl = f.ecam(rid, msix_cap);
   f.cpu.mmio_write(ctrl, 4, f.cpu.mmio_read(ctrl, 4) | (uint32_t{pcie::kMsixCtrlEnable} << 16));
 }
 
 void NicWorkload::start_at(const sc_core::sc_time& t) {
   nic_->start_at(t);
-  for (auto& d : drivers_) d->start_at(t);
+  for (auto& [function, d] : all_drivers()) d->start_at(t);
   first_ns_ = t.to_seconds() * 1e9;
 }
 
 uint64_t NicWorkload::completed() const {
   uint64_t packets = 0;
-  for (const auto& d : drivers_) packets += d->rx_packets() + d->tx_completed();
+  for (auto& [function, d] : all_drivers()) packets += d->rx_packets() + d->tx_completed();
   return packets;
 }
 
 uint64_t NicWorkload::total_expected() const {
   const unsigned dirs = nic_cfg_.direction == sriov_nic::Direction::kBoth ? 2 : 1;
-  return nic_cfg_.packets * nic_cfg_.vfs * dirs;
+  return nic_cfg_.packets * (nic_cfg_.vfs + (host_driver_ ? 1 : 0)) * dirs;
 }
 
 bool NicWorkload::settled() const {
   if (!nic_->rx_settled()) return false;
-  for (unsigned i = 0; i < drivers_.size(); ++i) {
-    const auto c = nic_->counters(1 + i);
-    const uint32_t status = nic_->register_value(1 + i, sriov_nic::kRegStatus);
-    if (drivers_[i]->rx_reaped() < c.rx_packets) return false;
-    if (!drivers_[i]->tx_finished() && !(status & sriov_nic::kStatusTxError)) return false;
+  for (auto& [function, d] : all_drivers()) {
+    const auto c = nic_->counters(function);
+    const uint32_t status = nic_->register_value(function, sriov_nic::kRegStatus);
+    if (d->rx_reaped() < c.rx_packets) return false;
+    if (!d->tx_finished() && !(status & sriov_nic::kStatusTxError)) return false;
   }
   return true;
 }
@@ -212,8 +295,8 @@ void NicWorkload::watch() {
 
 void NicWorkload::finish() {
   uint64_t bytes = 0, drops = 0;
-  for (unsigned i = 0; i < drivers_.size(); ++i) {
-    const auto c = nic_->counters(1 + i);
+  for (auto& [function, d] : all_drivers()) {
+    const auto c = nic_->counters(function);
     bytes += c.rx_bytes + c.tx_bytes;
     drops += c.rx_drops;
   }

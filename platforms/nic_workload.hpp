@@ -12,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include <iovsim/cpu_stub/dma_mapping.hpp>
 #include <iovsim/cpu_stub/nic_driver.hpp>
 #include <iovsim/sriov_nic/sriov_nic.hpp>
 
@@ -26,6 +27,9 @@ class NicWorkload : public Workload {
 
   sriov_nic::SriovNic& nic() { return *nic_; }
   cpu_stub::NicDriver& driver(unsigned vf) { return *drivers_.at(vf); }
+  // The host's driver on the PF (nic.host_queue), or nullptr.
+  cpu_stub::NicDriver* host_driver() { return host_driver_.get(); }
+  cpu_stub::DmaMappingPolicy* host_policy() { return host_policy_.get(); }
   unsigned vms() const { return vms_; }
   unsigned vm_of(unsigned vf) const { return vf % vms_; }
   uint16_t domain(unsigned vm) const { return static_cast<uint16_t>(1 + vm); }
@@ -40,7 +44,11 @@ class NicWorkload : public Workload {
   std::string describe() const override;
 
  private:
-  void program_vectors(Fabric& fabric, unsigned vf, uint16_t rid, uint64_t bar);
+  // Function index (0 = PF, 1 + i = VF i) and driver, for every driver.
+  std::vector<std::pair<unsigned, cpu_stub::NicDriver*>> all_drivers() const;
+  cpu_stub::NicDriverConfig driver_config(const cpu_stub::NicDriverConfig& defaults) const;
+  void program_vectors(Fabric& fabric, unsigned function, uint16_t rid, uint64_t bar, unsigned apic,
+                       cpu_stub::NicDriver* driver, uint16_t msix_cap);
   uint64_t total_expected() const;
   bool settled() const;
   void watch();
@@ -53,7 +61,14 @@ class NicWorkload : public Workload {
   std::unique_ptr<sriov_nic::SriovNic> nic_;
   cpu_stub::IdentityMapper identity_;
   std::vector<std::unique_ptr<cpu_stub::NicDriver>> drivers_;
-  std::map<std::pair<unsigned, unsigned>, std::pair<unsigned, bool>> routes_;  // (apic, vector)
+  // The PF's host queue: its statistics, its DMA-mapping policy and the mapper over it.
+  std::unique_ptr<core::StatGroup> host_stats_;
+  std::unique_ptr<cpu_stub::DmaMappingPolicy> host_policy_;
+  std::unique_ptr<cpu_stub::BufferMapper> host_mapper_;
+  std::unique_ptr<cpu_stub::NicDriver> host_driver_;
+  uint64_t host_base_ = 0, host_bytes_ = 0;
+  // (apic, vector) -> (driver, TX vector)
+  std::map<std::pair<unsigned, unsigned>, std::pair<cpu_stub::NicDriver*, bool>> routes_;
   std::vector<unsigned> next_vector_;
   unsigned vms_ = 0;
   uint64_t vm_bytes_ = 0, vm_stride_ = 0, vm_base_ = 0, page_bytes_ = 0;

@@ -43,7 +43,7 @@ NicDriver::NicDriver(sc_core::sc_module_name name, const NicDriverConfig& config
     : sc_module(name),
       config_(config),
       cpu_(cpu),
-      mapper_(mapper),
+      mapper_(&mapper),
       stats_(basename(), parent_stats),
       rx_packets_(stats_.add_counter("rx_packets", "Packets received, checked and reposted")),
       rx_bytes_(stats_.add_counter("rx_bytes", "Bytes received")),
@@ -99,13 +99,13 @@ void NicDriver::setup() {
     for (unsigned i = 0; i < n; ++i) rx_buf_.push_back(alloc(config_.buffer_bytes, 64));
     rx_dev_.assign(n, 0);
     const uint64_t ring_dev =
-        mapper_.map(rx_ring_, static_cast<uint32_t>(ring_bytes), true, 0, cpu_ns);
+        mapper_->map(rx_ring_, static_cast<uint32_t>(ring_bytes), true, 0, cpu_ns);
     reg(nic::kRxQueue + nic::kQBaseLo, ring_dev & 0xFFFFFFFF);
     reg(nic::kRxQueue + nic::kQBaseHi, ring_dev >> 32);
     reg(nic::kRxQueue + nic::kQEntries, n);
     // Every buffer but one is posted: a full ring has head == tail + 1.
     for (unsigned i = 0; i + 1 < n; ++i) {
-      rx_dev_[i] = mapper_.map(rx_buf_[i], config_.buffer_bytes, true, 0, cpu_ns);
+      rx_dev_[i] = mapper_->map(rx_buf_[i], config_.buffer_bytes, true, 0, cpu_ns);
       write_descriptor(rx_ring_, i, rx_dev_[i], static_cast<uint16_t>(config_.buffer_bytes), 0);
     }
     reg(nic::kRxQueue + nic::kQTail, n - 1);
@@ -117,7 +117,7 @@ void NicDriver::setup() {
     tx_dev_.assign(n, 0);
     tx_posted_ns_.assign(n, 0);
     const uint64_t ring_dev =
-        mapper_.map(tx_ring_, static_cast<uint32_t>(ring_bytes), true, 0, cpu_ns);
+        mapper_->map(tx_ring_, static_cast<uint32_t>(ring_bytes), true, 0, cpu_ns);
     reg(nic::kTxQueue + nic::kQBaseLo, ring_dev & 0xFFFFFFFF);
     reg(nic::kTxQueue + nic::kQBaseHi, ring_dev >> 32);
     reg(nic::kTxQueue + nic::kQEntries, n);
@@ -204,9 +204,9 @@ void NicDriver::reap_rx() {
       if (aggregate_) aggregate_->record(latency);
     }
     // Repost: unmap the old buffer, map it afresh (a policy may give a new address).
-    mapper_.unmap(rx_dev_[rx_next_], config_.buffer_bytes, now_ns(), cpu_ns);
+    mapper_->unmap(rx_dev_[rx_next_], config_.buffer_bytes, now_ns(), cpu_ns);
     rx_dev_[rx_next_] =
-        mapper_.map(rx_buf_[rx_next_], config_.buffer_bytes, true, now_ns(), cpu_ns);
+        mapper_->map(rx_buf_[rx_next_], config_.buffer_bytes, true, now_ns(), cpu_ns);
     const unsigned post = (rx_next_ + n - 1) % n;  // the slot kept free moves along
     rx_dev_[post] = rx_dev_[rx_next_];
     write_descriptor(rx_ring_, post, rx_dev_[post], static_cast<uint16_t>(config_.buffer_bytes), 0);
@@ -219,7 +219,7 @@ void NicDriver::reap_rx() {
   if (reposted) {
     cpu_.mmio_write(config_.bar + nic::kRxQueue + nic::kQTail, 4, (rx_next_ + n - 1) % n);
     double cpu_ns = 0;
-    mapper_.poll(now_ns(), cpu_ns);
+    mapper_->poll(now_ns(), cpu_ns);
     charge(cpu_ns);
   }
 }
@@ -234,7 +234,7 @@ bool NicDriver::reap_tx() {
     const nic::Descriptor d = nic::Descriptor::decode(b);
     if (!(d.status & nic::kStatusDd)) break;
     double cpu_ns = 0;
-    mapper_.unmap(tx_dev_[tx_clean_], config_.tx_bytes, now_ns(), cpu_ns);
+    mapper_->unmap(tx_dev_[tx_clean_], config_.tx_bytes, now_ns(), cpu_ns);
     if (d.status & nic::kStatusErr) ++tx_errors_;
     ++tx_done_;
     const double latency = double(now_ns() - tx_posted_ns_[tx_clean_]);
@@ -269,7 +269,7 @@ void NicDriver::tx_thread() {
     nic::fill_payload(scratch_.data(), len, config_.stream, tx_seq_++,
                       sc_core::sc_time_stamp().value());
     cpu_.mem_write(cpu_address(tx_buf_[tx_tail_]), scratch_.data(), len);
-    tx_dev_[tx_tail_] = mapper_.map(tx_buf_[tx_tail_], len, false, now_ns(), cpu_ns);
+    tx_dev_[tx_tail_] = mapper_->map(tx_buf_[tx_tail_], len, false, now_ns(), cpu_ns);
     write_descriptor(tx_ring_, tx_tail_, tx_dev_[tx_tail_], static_cast<uint16_t>(len),
                      nic::ones_complement_sum(scratch_.data(), len));
     tx_posted_ns_[tx_tail_] = now_ns();

@@ -88,6 +88,8 @@ class NicDriver : public sc_core::sc_module {
   const NicDriverConfig& config() const { return config_; }
   // The function's BAR0, once enumeration assigned it (before setup()).
   void set_bar(uint64_t bar) { config_.bar = bar; }
+  // The mapper, when it is only known at boot (before setup()).
+  void set_mapper(BufferMapper& mapper) { mapper_ = &mapper; }
   // Packet latencies are also recorded here (a workload's aggregate).
   void also_record_latency(core::Histogram* h) { aggregate_ = h; }
   uint64_t rx_packets() const { return rx_packets_.value; }
@@ -118,7 +120,7 @@ class NicDriver : public sc_core::sc_module {
 
   NicDriverConfig config_;
   HostAccess& cpu_;
-  BufferMapper& mapper_;
+  BufferMapper* mapper_;
   uint64_t next_free_ = 0;
   uint64_t rx_ring_ = 0, tx_ring_ = 0;
   std::vector<uint64_t> rx_buf_, tx_buf_;  // own addresses

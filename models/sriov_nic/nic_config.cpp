@@ -6,7 +6,7 @@ namespace iovsim::sriov_nic {
 
 namespace {
 const core::IntParam kVfs{"nic.vfs", 4, "SR-IOV virtual functions enabled (nic workload)",
-                          core::Range{1, 256}};
+                          core::Range{0, 256}};
 const core::IntParam kTotalVfs{"nic.total_vfs", 64,
                                "The PF's SR-IOV TotalVFs (VFs the device can provide)",
                                core::Range{1, 256}};

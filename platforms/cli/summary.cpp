@@ -53,7 +53,7 @@ void print_functions(std::ostream& os, const platforms::RunResult& r) {
       continue;
     const std::string rid = "iommu.by_rid." + hex4(static_cast<unsigned>(stat(r, n + "rid"))) + ".";
     const double hits = stat(r, rid + "iotlb_hits"), misses = stat(r, rid + "iotlb_misses");
-    const std::string lat = "guest." + f + ".latency_ns";
+    const std::string lat = (i < 0 ? "host." : "guest.") + f + ".latency_ns";
     char line[160];
     std::snprintf(
         line, sizeof line, "    %-6s %04x  %10.0f %8.0f %9.0f %7.2f  %6.0f / %-6.0f  %8s %6.0f\n",
