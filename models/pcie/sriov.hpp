@@ -117,7 +117,8 @@ class SriovFunctions {
   std::vector<std::unique_ptr<ConfigSpace>> vfs_;
   std::vector<std::function<void(unsigned, unsigned)>> hooks_;
   bool enabled_ = false;  // VF Enable as last seen
-  // Shared with the PF's write hook, which outlives this object inside the PF: false once gone.
+  // The PF's write hook, which outlives this object inside the PF, holds a weak_ptr to it: expired
+  // once this object is gone.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
