@@ -218,6 +218,8 @@ void NicWorkload::boot(Fabric& f) {
     auto it = routes_.find({m.apic_id, m.vector});
     if (it != routes_.end()) it->second.first->interrupt(it->second.second, m.handler_start_ps);
   });
+  for (auto& [function, d] : all_drivers())
+    d->on_progress([this] { progress_event_.notify(sc_core::SC_ZERO_TIME); });
   sc_core::sc_spawn([this] { watch(); }, "nic_watch");
 }
 
@@ -271,21 +273,23 @@ bool NicWorkload::settled() const {
   return true;
 }
 
-// Every 10 us: progress, and whether every packet is accounted for; then the statistics are final
-// and the run stops. A guest that stops reaping (its interrupts blocked, say) would keep the run
-// alive forever: once the wire is done, workload.idle_us without progress ends it too.
+// After every reaped packet (and every 10 us): whether every packet is accounted for; then the
+// statistics are final and the run stops at the last packet's time. A guest that stops reaping (its
+// interrupts blocked, say) would keep the run alive forever: once the wire is done,
+// workload.idle_us without progress ends it too.
 void NicWorkload::watch() {
   const sc_core::sc_time period(10, sc_core::SC_US);
   uint64_t last_done = 0;
-  double idle_ns = 0;
+  double last_progress_ns = 0;
   for (;;) {
-    sc_core::wait(period);
+    sc_core::wait(period, progress_event_);
+    const double now_ns = sc_core::sc_time_stamp().to_seconds() * 1e9;
     const uint64_t done = completed();
-    if (progress_) progress_(done, total_expected());
-    idle_ns = done == last_done ? idle_ns + 10000 : 0;
+    if (progress_ && (done >> 10) != (last_done >> 10)) progress_(done, total_expected());
+    if (done != last_done) last_progress_ns = now_ns;
     last_done = done;
     if (settled()) break;
-    if (nic_->rx_settled() && idle_ns >= idle_us_ * 1000) {
+    if (nic_->rx_settled() && now_ns - last_progress_ns >= idle_us_ * 1000) {
       log_.warn("no progress for ", idle_us_, " us: some guest stopped reaping its packets");
       break;
     }

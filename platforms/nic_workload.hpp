@@ -75,6 +75,7 @@ class NicWorkload : public Workload {
   double idle_us_ = 1000;
   double first_ns_ = 0, last_ns_ = 0;
   bool finished_ = false;
+  sc_core::sc_event progress_event_;  // a driver reaped something
   std::function<void(uint64_t, uint64_t)> progress_;
   core::Counter* transactions_ = nullptr;
   core::Counter* bytes_ = nullptr;

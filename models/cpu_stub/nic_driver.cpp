@@ -143,8 +143,18 @@ void NicDriver::charge(double ns) {
 void NicDriver::interrupt(bool tx, uint64_t handler_start_ps) {
   ++interrupts_;
   const uint64_t now = sc_core::sc_time_stamp().value();
-  const sc_time at = sc_time::from_value(handler_start_ps > now ? handler_start_ps - now : 0);
-  (tx ? tx_irq_ : rx_irq_).notify(at);
+  Irq& irq = tx ? tx_irq_ : rx_irq_;
+  ++irq.raised;
+  irq.last_start_ps = std::max(irq.last_start_ps, handler_start_ps);
+  irq.event.notify(sc_time::from_value(handler_start_ps > now ? handler_start_ps - now : 0));
+}
+
+void NicDriver::wait_interrupt(Irq& irq) {
+  if (irq.taken == irq.raised) wait(irq.event);
+  // Taken: every interrupt raised so far, once its handler has started.
+  const uint64_t now = sc_core::sc_time_stamp().value();
+  if (irq.last_start_ps > now) wait(sc_time::from_value(irq.last_start_ps - now));
+  irq.taken = irq.raised;
 }
 
 // ---- RX ------------------------------------------------------------------------------------
@@ -156,7 +166,7 @@ void NicDriver::rx_thread() {
     if (config_.poll)
       wait(poll);
     else
-      wait(rx_irq_);
+      wait_interrupt(rx_irq_);
     reap_rx();
   }
 }
@@ -261,7 +271,7 @@ void NicDriver::tx_thread() {
       if (config_.poll)
         wait(poll);
       else
-        wait(tx_irq_);
+        wait_interrupt(tx_irq_);
       continue;
     }
     double cpu_ns = config_.tx_packet_ns;
@@ -284,7 +294,7 @@ void NicDriver::tx_thread() {
     if (config_.poll)
       wait(poll);
     else
-      wait(tx_irq_);
+      wait_interrupt(tx_irq_);
     reap_tx();
   }
 }

@@ -130,7 +130,14 @@ class NicDriver : public sc_core::sc_module {
   uint64_t last_seq_ = 0;
   bool seen_any_ = false;
   uint64_t tx_seq_ = 0;
-  sc_core::sc_event rx_irq_, tx_irq_;
+  // An interrupt's handler start; the thread may be busy (charging CPU time) when it comes, so a
+  // count remembers it rather than an event alone.
+  struct Irq {
+    sc_core::sc_event event;
+    uint64_t raised = 0, taken = 0;
+    uint64_t last_start_ps = 0;
+  } rx_irq_, tx_irq_;
+  void wait_interrupt(Irq& irq);
   sc_core::sc_time start_at_ = sc_core::SC_ZERO_TIME;
   std::function<void()> progress_;
   std::vector<uint8_t> scratch_, expect_;

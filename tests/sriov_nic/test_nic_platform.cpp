@@ -252,3 +252,26 @@ TEST_CASE("An MSI sent with another VF's interrupt handle is blocked by source-i
   CHECK(p.stat("guest.vf0.interrupts") == 0);
   CHECK(p.stat("guest.vf1.rx_packets") == 300);
 }
+
+TEST_CASE("Guests transmit every packet intact in both directions at once") {
+  NicPlatform p({"nic.vfs=3", "vm.count=3", "nic.direction=both", "nic.packets=500",
+                 "nic.tx_gbps=3", "nic.rx_gbps=3", "iommu.enabled=true", "iommu.ir.enabled=true"});
+  p.run();
+  REQUIRE(p.platform->finished());
+  for (unsigned i = 0; i < 3; ++i) {
+    INFO("VF " << i);
+    const auto c = p.nic().counters(1 + i);
+    CHECK(c.tx_packets == 500);
+    CHECK(c.tx_bytes == 500 * 1500);
+    CHECK(c.tx_bad_checksum == 0);
+    CHECK(c.rx_packets == 500);
+    const std::string g = "guest.vf" + std::to_string(i) + ".";
+    CHECK(p.stat(g + "tx_packets") == 500);
+    CHECK(p.stat(g + "tx_errors") == 0);
+    CHECK(p.stat(g + "rx_packets") == 500);
+    CHECK(p.stat(g + "rx_corrupt") == 0);
+  }
+  CHECK(p.stat("workload.transactions") == 3000);
+  // The TX rate is paced by the guests: 3 Gb/s each.
+  CHECK(p.stat("nic.vf0.throughput_gbps") == Approx(6).epsilon(0.1));
+}
