@@ -128,8 +128,16 @@ NicWorkload::NicWorkload(Fabric& f)
     d.mem_base = slot * share;
     d.mem_bytes = share;
     d.cpu_offset = vm_host_base(vm);
+    // With the IOMMU the VM's domain translates guest-physical addresses; without it the device
+    // gets host-physical ones (no isolation: a baseline for what the IOMMU costs).
+    cpu_stub::BufferMapper* mapper = &identity_;
+    if (!f.iommu) {
+      if (no_iommu_.size() <= vm) no_iommu_.resize(vm + 1);
+      if (!no_iommu_[vm]) no_iommu_[vm] = std::make_unique<cpu_stub::OffsetMapper>(d.cpu_offset);
+      mapper = no_iommu_[vm].get();
+    }
     drivers_.push_back(std::make_unique<cpu_stub::NicDriver>(("vf" + std::to_string(i)).c_str(), d,
-                                                             f.cpu, identity_, &guest_stats_));
+                                                             f.cpu, *mapper, &guest_stats_));
     drivers_.back()->also_record_latency(latency_);
   }
   if (kHostQueue.get(f.config)) {

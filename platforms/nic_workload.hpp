@@ -60,6 +60,7 @@ class NicWorkload : public Workload {
   sriov_nic::NicConfig nic_cfg_;
   std::unique_ptr<sriov_nic::SriovNic> nic_;
   cpu_stub::IdentityMapper identity_;
+  std::vector<std::unique_ptr<cpu_stub::OffsetMapper>> no_iommu_;  // per VM, without an IOMMU
   std::vector<std::unique_ptr<cpu_stub::NicDriver>> drivers_;
   // The PF's host queue: its statistics, its DMA-mapping policy and the mapper over it.
   std::unique_ptr<core::StatGroup> host_stats_;

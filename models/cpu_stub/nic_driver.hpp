@@ -47,6 +47,18 @@ class IdentityMapper : public BufferMapper {
   void unmap(uint64_t, uint32_t, uint64_t, double&) override {}
 };
 
+// Device address = own address + a fixed offset: a guest's buffers without an IOMMU, where the
+// device must be given host-physical addresses (vfio's no-IOMMU mode: no isolation at all).
+class OffsetMapper : public BufferMapper {
+ public:
+  explicit OffsetMapper(uint64_t offset) : offset_(offset) {}
+  uint64_t map(uint64_t addr, uint32_t, bool, uint64_t, double&) override { return addr + offset_; }
+  void unmap(uint64_t, uint32_t, uint64_t, double&) override {}
+
+ private:
+  uint64_t offset_;
+};
+
 struct NicDriverConfig {
   unsigned stream = 0;          // the function index the wire tags its packets with
   uint64_t bar = 0;             // the function's BAR0 (host MMIO address)
