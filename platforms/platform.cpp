@@ -112,6 +112,8 @@ Platform::Platform(sc_core::sc_module_name name, const core::Config& config,
   const std::string kind = workload_kind(config);
   if (kind == "dma")
     workload_ = make_dma_workload(*fabric_);
+  else if (kind == "trace")
+    workload_ = make_trace_workload(*fabric_);
   else
     throw core::ConfigError("workload.kind = " + kind + " is not available in this build");
 }

@@ -51,6 +51,10 @@ void print_summary(std::ostream& os, const platforms::RunResult& r) {
     row(os, "not issued",
         format("%.0f requests: the endpoint's Bus Master Enable was clear",
                stat(r, "workload.bme_blocked")));
+  if (stat(r, "workload.late") > 0)
+    row(os, "late",
+        format("%.0f", stat(r, "workload.late")) +
+            " requests issued after their trace time: no free slot or tag");
   row(os, "throughput", format("%.2f Gb/s", stat(r, "workload.throughput_gbps")));
   row(os, "latency",
       "p50 " + format("%.0f", stat(r, h + ".p50")) + "  p90 " +
