@@ -16,6 +16,7 @@ namespace iovsim::platforms {
 
 RunResult run(const core::Config& config, const RunOptions& options) {
   core::configure_logging(config);
+  check_trace_files(config);
   // The timeline sink (trace.timeline) outlives the platform, whose models report to it.
   std::unique_ptr<core::EventTrace> timeline = core::EventTrace::from(config);
   core::EventTraceScope timeline_scope(timeline.get());

@@ -4,11 +4,13 @@
 // pages it touches, rounded to trace.page_size, are mapped to host memory at IOVA +
 // trace.hpa_offset; without the IOMMU the trace's addresses are host addresses.
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <sstream>
 #include <stdexcept>
 
+#include <iovsim/core/event_trace.hpp>
 #include <iovsim/core/pcie_ext.hpp>
 #include <iovsim/traces/trace_player.hpp>
 #include <iovsim/traces/trace_reader.hpp>
@@ -214,6 +216,21 @@ class TraceWorkload : public Workload {
   std::unique_ptr<traces::TracePlayer> player_;
 };
 }  // namespace
+
+void check_trace_files(const core::Config& config) {
+  if (workload_kind(config) != "trace") return;
+  const std::string& input = kInput.get(config);
+  std::error_code ec;
+  if (input.empty() || !std::filesystem::exists(input, ec)) return;  // the reader reports it
+  const std::pair<const char*, std::string> outputs[] = {
+      {"trace.capture", iommu::TranslationCapture::path_from(config)},
+      {"trace.timeline", core::EventTrace::path_from(config)}};
+  for (const auto& [name, path] : outputs)
+    if (!path.empty() && std::filesystem::equivalent(input, path, ec))
+      throw core::ConfigError(std::string(name) +
+                              " names the trace being replayed (trace.input = " + input +
+                              "): writing it would destroy the trace");
+}
 
 std::unique_ptr<Workload> make_trace_workload(Fabric& fabric) {
   return std::make_unique<TraceWorkload>(fabric);

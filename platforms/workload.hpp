@@ -85,6 +85,9 @@ std::unique_ptr<Workload> make_dma_workload(Fabric& fabric);
 pcie::DmaEndpoint* dma_endpoint_of(Workload& workload);
 // workload.kind = trace: a trace player replaying trace.input (trace_workload.cpp).
 std::unique_ptr<Workload> make_trace_workload(Fabric& fabric);
+// Throws core::ConfigError when workload.kind = trace and trace.input is the file trace.capture or
+// trace.timeline would write (opening those truncates it). Call before either is opened.
+void check_trace_files(const core::Config& config);
 // The trace workload's player; nullptr for another kind.
 traces::TracePlayer* trace_player_of(Workload& workload);
 

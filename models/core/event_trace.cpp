@@ -102,6 +102,10 @@ EventTrace::~EventTrace() {
   }
 }
 
+std::string EventTrace::path_from(const Config& config) {
+  return kTimeline.get(config);
+}
+
 std::unique_ptr<EventTrace> EventTrace::from(const Config& config) {
   const std::string& path = kTimeline.get(config);
   if (path.empty()) return nullptr;

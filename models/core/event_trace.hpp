@@ -53,6 +53,7 @@ class EventTrace {
 
   // From trace.timeline and trace.timeline_max_events; nullptr when trace.timeline is empty.
   static std::unique_ptr<EventTrace> from(const Config& config);
+  static std::string path_from(const Config& config);  // the trace.timeline parameter
 
   // The sink models report to; nullptr when the timeline is off.
   static EventTrace* active() { return active_; }

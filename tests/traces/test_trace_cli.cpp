@@ -77,6 +77,19 @@ TEST_CASE("trace workload: trace.input is required and must be readable") {
                    "cannot read '/nonexistent/t.csv'");
 }
 
+TEST_CASE("trace workload: capture or timeline onto the trace being replayed is refused") {
+  const std::string text = kHeader + "0,01:00.0,0x1000,64,R\n";
+  const auto path = write_trace("self", text);
+  expect_bad_input(
+      run_iovsim(trace_args(path) + "--set iommu.enabled=true --set trace.capture='" + path + "'",
+                 "self_capture"),
+      "trace.capture names the trace being replayed");
+  expect_bad_input(
+      run_iovsim(trace_args(path) + "--set trace.timeline='" + path + "'", "self_timeline"),
+      "trace.timeline names the trace being replayed");
+  CHECK(slurp(path) == text);  // untouched
+}
+
 TEST_CASE("trace workload: traces the platform cannot run are errors before anything runs") {
   expect_bad_trace("msi", kHeader + "0,01:00.0,0x1000,64,R\n5,01:00.0,0xfee00000,4,W\n",
                    "t.csv:3: a write to the interrupt window");
