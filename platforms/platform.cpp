@@ -57,6 +57,7 @@ Platform::Platform(sc_core::sc_module_name name, const core::Config& config,
                    core::StatGroup* stats_root)
     : sc_module(name), config_(config) {
   tlm::tlm_global_quantum::instance().set(quantum_of(config));
+  check_trace_files(config);  // before the IOMMU opens trace.capture
 
   auto mem_cfg = memory::HostMemoryConfig::from(config);
   auto link_cfg = pcie::LinkConfig::from(config);
@@ -114,6 +115,8 @@ Platform::Platform(sc_core::sc_module_name name, const core::Config& config,
     workload_ = make_dma_workload(*fabric_);
   else if (kind == "nic")
     workload_ = make_nic_workload(*fabric_);
+  else if (kind == "trace")
+    workload_ = make_trace_workload(*fabric_);
   else
     throw core::ConfigError("workload.kind = " + kind + " is not available in this build");
 }

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include <iovsim/core/event_trace.hpp>
 #include <iovsim/core/logger.hpp>
 #include <iovsim/version.hpp>
 
@@ -15,6 +16,10 @@ namespace iovsim::platforms {
 
 RunResult run(const core::Config& config, const RunOptions& options) {
   core::configure_logging(config);
+  check_trace_files(config);
+  // The timeline sink (trace.timeline) outlives the platform, whose models report to it.
+  std::unique_ptr<core::EventTrace> timeline = core::EventTrace::from(config);
+  core::EventTraceScope timeline_scope(timeline.get());
   core::StatGroup root;
   Platform platform("platform", config, &root);
   core::check_log_modules(config);
@@ -42,6 +47,16 @@ RunResult run(const core::Config& config, const RunOptions& options) {
   r.platform_text = platform.describe_platform();
   r.workload_text = platform.describe_workload();
   r.devices_text = platform.device_listing();
+  if (timeline) {
+    timeline->finish();
+    r.run["timeline"] = {{"file", timeline->path()},
+                         {"events", timeline->written()},
+                         {"dropped_events", timeline->dropped()}};
+    if (timeline->dropped())
+      core::Logger("timeline")
+          .warn("trace.timeline: ", timeline->path(), " holds the first ", timeline->written(),
+                " events; ", timeline->dropped(), " more dropped (trace.timeline_max_events)");
+  }
   return r;
 }
 

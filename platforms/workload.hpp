@@ -27,6 +27,10 @@
 #include <iovsim/pcie/link.hpp>
 #include <iovsim/pcie/root_complex.hpp>
 
+namespace iovsim::traces {
+class TracePlayer;
+}
+
 namespace iovsim::platforms {
 
 // The platform's shared parts, as a workload sees them. Pointers are null when the part is absent
@@ -89,6 +93,13 @@ std::unique_ptr<Workload> make_dma_workload(Fabric& fabric);
 std::unique_ptr<Workload> make_nic_workload(Fabric& fabric);
 // The DMA workload's endpoint; nullptr for another kind.
 pcie::DmaEndpoint* dma_endpoint_of(Workload& workload);
+// workload.kind = trace: a trace player replaying trace.input (trace_workload.cpp).
+std::unique_ptr<Workload> make_trace_workload(Fabric& fabric);
+// Throws core::ConfigError when workload.kind = trace and trace.input is the file trace.capture or
+// trace.timeline would write (opening those truncates it). Call before either is opened.
+void check_trace_files(const core::Config& config);
+// The trace workload's player; nullptr for another kind.
+traces::TracePlayer* trace_player_of(Workload& workload);
 
 // The `workload.kind` parameter's value.
 std::string workload_kind(const core::Config& config);

@@ -1,5 +1,6 @@
 #include "interrupt_controller.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -7,6 +8,7 @@
 #include <string>
 
 #include <iovsim/core/bitfield.hpp>
+#include <iovsim/core/event_trace.hpp>
 #include <iovsim/core/irq_timing.hpp>
 #include <iovsim/core/pcie_ext.hpp>
 
@@ -222,6 +224,16 @@ void InterruptController::b_transport(tlm::tlm_generic_payload& p, sc_core::sc_t
   vs.latency->record(latency);
   if (m.has_rid) rid_latency(m.source_rid).record(latency);
 
+  if (auto* tl = core::EventTrace::active()) {
+    // The handler on its CPU, and the interrupt's way there (send or arrival -> handler start).
+    const std::string name = "vector 0x" + hex(m.vector, 2);
+    auto args = core::EventArgs().num("apic", m.apic_id);
+    if (m.has_rid) args.rid(m.source_rid);
+    tl->slice("irq", ("apic " + std::to_string(m.apic_id)).c_str(), name, "interrupt",
+              m.handler_start_ps, m.handler_end_ps, args);
+    tl->slice("irq", "delivery", name, "interrupt", std::min(from, m.handler_start_ps),
+              m.handler_start_ps, args);
+  }
   if (received_.size() == kKeep) received_.erase(received_.begin());
   received_.push_back(m);
   log_.debug("vector 0x", std::hex, m.vector, " to APIC ", std::dec, m.apic_id, ", handler at ",

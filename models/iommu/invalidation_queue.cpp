@@ -3,9 +3,34 @@
 #include <algorithm>
 #include <utility>
 
+#include <iovsim/core/event_trace.hpp>
+
 namespace iovsim::iommu {
 
 namespace {
+// For the timeline: the descriptor's type and granularity.
+const char* descriptor_name(const vtd::QiDescriptor& d) {
+  static const char* const kContext[] = {"context reserved", "context global", "context domain",
+                                         "context device"};
+  static const char* const kIotlb[] = {"iotlb reserved", "iotlb global", "iotlb domain",
+                                       "iotlb page"};
+  const unsigned g = static_cast<unsigned>(d.granularity()) & 3;
+  switch (static_cast<vtd::QiType>(d.type())) {
+    case vtd::QiType::kContextCache:
+      return kContext[g];
+    case vtd::QiType::kIotlb:
+      return kIotlb[g];
+    case vtd::QiType::kDeviceTlb:
+      return "device-tlb";
+    case vtd::QiType::kInterruptEntryCache:
+      return d.iec_index_selective() ? "iec index" : "iec global";
+    case vtd::QiType::kWait:
+      return "wait";
+    default:
+      return "invalid";
+  }
+}
+
 const core::IntParam kDescriptorCycles{"iommu.qi.descriptor_cycles", 10,
                                        "IOMMU cycles to process one invalidation descriptor",
                                        core::Range{0, 1000000}};
@@ -51,6 +76,7 @@ uint64_t InvalidationQueue::process(uint64_t start_ps) {
   }
   unsigned head = regs_.iq_head() % entries;
   while (head != regs_.iq_tail()) {
+    const uint64_t fetch = t;
     uint64_t raw[2] = {0, 0};
     if (!mem_.read(regs_.iq_base() + 16ull * head, raw, sizeof raw, &t)) {
       error(iqei::kFetchError);
@@ -61,6 +87,9 @@ uint64_t InvalidationQueue::process(uint64_t start_ps) {
     d.hi = raw[1];
     t += timing_.descriptor_cycles * timing_.cycle_ps;
     if (!execute(d, &t)) break;
+    if (auto* tl = core::EventTrace::active())
+      tl->slice("iommu", "invalidation", descriptor_name(d), "invalidation", fetch, t,
+                core::EventArgs().num("index", head));
     ++descriptors_;
     head = (head + 1) % entries;
     regs_.set_iq_head(head);

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include <iovsim/core/event_trace.hpp>
+
 namespace iovsim::iommu {
 
 using core::bit;
@@ -324,6 +326,8 @@ void RegisterFile::do_ccmd() {
     default:
       return;
   }
+  if (auto* tl = core::EventTrace::active())  // untimed: a zero-length slice at the write
+    tl->slice_now("iommu", "invalidation", "context (register)", "invalidation");
   if (hooks_.invalidate_context) hooks_.invalidate_context(g, did, sid, fm);
 }
 
@@ -350,6 +354,8 @@ void RegisterFile::do_iotlb() {
       ++inv_stats_.iotlb_page;
       break;
   }
+  if (auto* tl = core::EventTrace::active())
+    tl->slice_now("iommu", "invalidation", "iotlb (register)", "invalidation");
   if (hooks_.invalidate_iotlb) hooks_.invalidate_iotlb(g, did, addr, am, ih);
 }
 

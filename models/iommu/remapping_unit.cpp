@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include <iovsim/core/event_trace.hpp>
 #include <iovsim/core/irq_timing.hpp>
 #include <iovsim/core/pcie_ext.hpp>
 
@@ -334,6 +335,9 @@ RemappingUnit::Translation RemappingUnit::walk(uint16_t sid, uint64_t iova, bool
   walk_mem_reads_ += w.mem_reads;
   walk_latency_.record(double(w.done_ps - start) / 1000.0);
   walk_levels_.record(w.levels);
+  if (auto* tl = core::EventTrace::active())
+    tl->slice("iommu", "walk", "walk", "walk", start, w.done_ps,
+              core::EventArgs().rid(sid).hex("iova", iova).num("mem_reads", w.mem_reads));
 
   Translation r;
   r.done_ps = w.done_ps;

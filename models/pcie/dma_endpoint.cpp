@@ -6,6 +6,7 @@
 #include <functional>
 #include <queue>
 
+#include <iovsim/core/event_trace.hpp>
 #include <iovsim/core/irq_timing.hpp>
 #include <iovsim/core/pcie_ext.hpp>
 
@@ -203,6 +204,9 @@ void DmaEndpoint::run() {
     last_done = std::max(last_done, done);
 
     if (i == c.warmup_requests) first_measured = issue;
+    if (auto* tl = core::EventTrace::active())
+      tl->slice("endpoint", "dma", c.write ? "write" : "read", "dma", issue, done,
+                core::EventArgs().hex("iova", p.get_address()).num("size", c.transfer_bytes));
     if (!p.is_response_ok() || ext->status != core::CompletionStatus::kSC) {
       ++errors_;
       log_.debug("request ", i, " to 0x", std::hex, p.get_address(), std::dec, " completed with ",

@@ -88,6 +88,10 @@ void print_summary(std::ostream& os, const platforms::RunResult& r) {
     row(os, "not issued",
         format("%.0f requests: the endpoint's Bus Master Enable was clear",
                stat(r, "workload.bme_blocked")));
+  if (stat(r, "workload.late") > 0)
+    row(os, "late",
+        format("%.0f", stat(r, "workload.late")) +
+            " requests issued after their trace time: no free slot or tag");
   row(os, "throughput", format("%.2f Gb/s", stat(r, "workload.throughput_gbps")));
   row(os, "latency",
       "p50 " + format("%.0f", stat(r, h + ".p50")) + "  p90 " +
@@ -123,6 +127,13 @@ void print_summary(std::ostream& os, const platforms::RunResult& r) {
   row(os, "link utilization",
       format("up %.1f%%", 100 * stat(r, "link.up_utilization")) +
           format("  down %.1f%%", 100 * stat(r, "link.down_utilization")));
+  if (r.run.contains("timeline")) {
+    const auto& t = r.run["timeline"];
+    const double dropped = t["dropped_events"].get<double>();
+    row(os, "timeline",
+        format("%.0f events in ", t["events"].get<double>()) + t["file"].get<std::string>() +
+            (dropped > 0 ? format("  (truncated: %.0f dropped)", dropped) : std::string()));
+  }
   row(os, "simulated time", platforms::human_time_ns(r.run["sim_time_ns"].get<double>()));
   const double wall = r.run["wall_s"].get<double>();
   row(os, "wall time",

@@ -4,6 +4,7 @@
 // check passes.
 #include <cstdint>
 #include <cstdio>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 
 #include <iovsim/core/stats.hpp>
 #include <iovsim/memory/host_memory.hpp>
+#include <iovsim/traces/trace_reader.hpp>
 #include <iovsim/version.hpp>
 
 namespace {
@@ -106,6 +108,12 @@ int sc_main(int, char*[]) {
   check(counter("memory.reads") == 2, "memory.reads != 2");
   check(counter("memory.read_bytes") == 512, "memory.read_bytes != 512");
   check(counter("memory.llc_hits") == 2, "memory.llc_hits != 2");
+
+  // The trace headers are installed beside the models'.
+  std::istringstream trace("time_ns,rid,iova,size,dir\n5,01:00.0,0x1000,64,W\n");
+  const auto records = iovsim::traces::TraceReader().read(trace, "inline").records;
+  check(records.size() == 1 && records[0].write && records[0].iova == 0x1000,
+        "trace reader: one write at 0x1000");
 
   if (failures) {
     std::printf("iovsim consumer: %d check(s) FAILED (iovsim %s)\n", failures, IOVSIM_VERSION);
