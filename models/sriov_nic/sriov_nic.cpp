@@ -6,6 +6,7 @@
 #include <limits>
 #include <string>
 
+#include <iovsim/core/event_trace.hpp>
 #include <iovsim/core/irq_timing.hpp>
 
 namespace iovsim::sriov_nic {
@@ -493,6 +494,9 @@ bool SriovNic::dma_op(Function& f, bool tx, bool write, uint64_t addr, uint8_t* 
     ++requests_;
     ++(write ? writes_ : reads_);
     dma_latency_.record(double(done - start) / 1000.0);
+    if (auto* tl = core::EventTrace::active())
+      tl->slice("nic", f.index == 0 ? "pf" : "vf", write ? "write" : "read", "dma", start, done,
+                core::EventArgs().rid(ext.requester_id).hex("addr", addr).num("bytes", len));
   }
   p.clear_extension(&ext);
   slots_.put(done);
@@ -576,6 +580,9 @@ void SriovNic::send_msi(Function& f, const pcie::MsiMessage& m, uint64_t decide_
   p.clear_extension(&ext);
   p.clear_extension(&timing);
   ++f.interrupts;
+  if (auto* tl = core::EventTrace::active())
+    tl->slice("nic", "msi", "msi", "interrupt", decide_ps, send_ps,
+              core::EventArgs().rid(ext.requester_id).num("vector", m.vector));
 }
 
 // ---- Requests from the root port -------------------------------------------------------------
