@@ -144,6 +144,10 @@ void Platform::build_iommu(const core::Config& config) {
   iommu_->mem_out.bind(memory_->in);
   iommu_->msi_out.bind(irq_->chipset_in);
   rc_->chipset_mmio.bind(iommu_->mmio);
+  // ATS: Invalidate Requests go out through the root complex, routed by ID down a root port;
+  // devices' Invalidate Completions come back the same way.
+  iommu_->ats_out.bind(rc_->msg_in);
+  rc_->msg_out.bind(iommu_->ats_in);
   rc_->add_chipset_window(iommu_cfg.mmio_base, iommu::vtd::kMmioSize);
 
   const auto& caps = iommu_->config().caps;

@@ -32,6 +32,18 @@ const char* to_string(CompletionStatus cs) {
   return "reserved";
 }
 
+const char* to_string(MessageCode code) {
+  switch (code) {
+    case MessageCode::kNone:
+      return "none";
+    case MessageCode::kAtsInvalidateRequest:
+      return "ats-invalidate-request";
+    case MessageCode::kAtsInvalidateCompletion:
+      return "ats-invalidate-completion";
+  }
+  return "reserved";
+}
+
 std::string format_rid(uint16_t rid) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%02x:%02x.%x", rid_bus(rid), rid_dev(rid), rid_fn(rid));

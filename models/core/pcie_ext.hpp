@@ -26,8 +26,22 @@ enum class CompletionStatus : uint8_t {
   kCA = 4,   // completer abort
 };
 
+// Message TLPs (Msg/MsgD, routed by ID to target_id) the models exchange. MSIs are memory writes,
+// not messages. The values are the PCIe message codes; kNone (not a message) stands in for 0x00,
+// Unlock, which no model sends.
+enum class MessageCode : uint8_t {
+  kNone = 0x00,
+  // MsgD, host -> device: invalidate the translations of [address, address + size) that the
+  // function caches; 8-byte body (core/ats_format.hpp), ITag in `itag`.
+  kAtsInvalidateRequest = 0x01,
+  // Msg, device -> host: the function has completed the invalidations whose ITags are set in
+  // `itag_vector`; `completion_count` completions per ITag are sent in all.
+  kAtsInvalidateCompletion = 0x02,
+};
+
 const char* to_string(AddressType at);
 const char* to_string(CompletionStatus cs);
+const char* to_string(MessageCode code);
 
 class PcieExtension : public tlm::tlm_extension<PcieExtension> {
  public:
@@ -43,6 +57,13 @@ class PcieExtension : public tlm::tlm_extension<PcieExtension> {
   bool config = false;
   // Set by the completer (or by the IOMMU when it blocks a request).
   CompletionStatus status = CompletionStatus::kSC;
+  // A message (posted, a write command): routed by ID to target_id, not by address. requester_id
+  // is the sender (the root complex, 00:00.0, for requests from the host).
+  MessageCode message = MessageCode::kNone;
+  uint16_t target_id = 0;
+  uint8_t itag = 0;              // Invalidate Request: ITag, 0..31
+  uint32_t itag_vector = 0;      // Invalidate Completion: bit i = ITag i completed
+  uint8_t completion_count = 1;  // Invalidate Completion: CC, 3 bits, 0 encodes 8
 
   tlm::tlm_extension_base* clone() const override { return new PcieExtension(*this); }
   void copy_from(const tlm::tlm_extension_base& other) override {

@@ -18,6 +18,8 @@ using core::bits;
 namespace {
 
 constexpr uint64_t kPage = 4096;
+// A device-TLB invalidation of 2^52 pages: the whole 64-bit address space.
+constexpr unsigned kWholeSpaceOrder = 52;
 // Second-level entry bits the driver writes.
 constexpr uint64_t kSlR = 1, kSlW = 2, kSlPs = uint64_t{1} << 7;
 // Address field of a second-level entry: bits 51:12 at most (HAW-1:12 on a given unit).
@@ -243,6 +245,40 @@ void IommuDriver::invalidate_range(uint16_t did, uint64_t iova, uint64_t size) {
   }
 }
 
+void IommuDriver::invalidate_device_tlbs(uint16_t did, uint64_t iova, uint64_t size) {
+  // The smallest naturally aligned block of 2^order pages holding [iova, iova + size).
+  unsigned order = 0;
+  while (order < kWholeSpaceOrder && (iova >> (12 + order)) != ((iova + size - 1) >> (12 + order)))
+    ++order;
+  const uint64_t base = order >= kWholeSpaceOrder ? 0 : core::align_down(iova, kPage << order);
+  for (const auto& [sid, dev] : devices_)
+    if (dev.did == did && dev.tt == vtd::kTtDeviceTlb) invalidate_device_tlb(sid, base, order);
+}
+
+void IommuDriver::invalidate_device_tlb(uint16_t sid, uint64_t addr, unsigned order,
+                                        std::optional<uint16_t> pfsid, unsigned mip) {
+  require_up("invalidate_device_tlb");
+  if (!bit(ecap_, vtd::EcapFields::kDt))
+    throw std::invalid_argument("iommu driver: device-TLB invalidation not supported (ECAP.DT)");
+  if (!queued_)
+    throw std::logic_error(
+        "iommu driver: device-TLB invalidation needs queued invalidation (VT-d has no register "
+        "interface for it)");
+  if (order > kWholeSpaceOrder)
+    throw std::invalid_argument("iommu driver: device-TLB invalidation order above 52");
+  if (mip > 31) throw std::invalid_argument("iommu driver: device-TLB MIP above 31");
+  if (order < kWholeSpaceOrder ? addr % (kPage << order) != 0 : addr != 0)
+    throw std::invalid_argument(
+        "iommu driver: device-TLB invalidation address not aligned to 2^(order+12)");
+  // Linux: ADDR with bits order+10..12 set encodes 2^order pages (S = 1); order 0 is one page.
+  uint64_t hi = addr;
+  if (order > 0) hi = ((addr | ((uint64_t{1} << (11 + order)) - 1)) & bit_mask(63, 12)) | 1;
+  const uint16_t pf = pfsid.value_or(sid);
+  const uint64_t lo = static_cast<uint64_t>(vtd::QiType::kDeviceTlb) | uint64_t{pf & 0xfu} << 12 |
+                      uint64_t{mip} << 16 | uint64_t{sid} << 32 | uint64_t{pf} >> 4 << 52;
+  submit_qi(lo, hi);
+}
+
 // ---- Interrupt remapping ---------------------------------------------------------------------
 
 void IommuDriver::require_ir(const char* what) const {
@@ -378,6 +414,9 @@ void IommuDriver::attach_device(uint16_t sid, uint16_t did, unsigned aw, unsigne
     throw std::invalid_argument("iommu driver: pass-through not supported (ECAP.PT)");
   if (tt == vtd::kTtDeviceTlb && !bit(ecap_, vtd::EcapFields::kDt))
     throw std::invalid_argument("iommu driver: device-TLB not supported (ECAP.DT)");
+  if (tt == vtd::kTtDeviceTlb && !queued_)
+    throw std::invalid_argument(
+        "iommu driver: a device TLB (TT 1) needs queued invalidation (no register interface)");
   const uint64_t nd = bits(cap_, vtd::CapFields::kNdHi, vtd::CapFields::kNdLo);
   if (did >= (uint64_t{1} << (4 + 2 * nd)))
     throw std::invalid_argument("iommu driver: DID " + std::to_string(did) + " beyond CAP.ND");
@@ -422,6 +461,7 @@ void IommuDriver::detach_device(uint16_t sid) {
   host_.write_u64(dev.context_entry + 8, 0);
   invalidate_context_device(sid, dev.did);
   invalidate_iotlb_domain(dev.did);
+  if (dev.tt == vtd::kTtDeviceTlb) invalidate_device_tlb(sid, 0, kWholeSpaceOrder);
 }
 
 // ---- Second-level tables ---------------------------------------------------------------------
@@ -535,7 +575,9 @@ void IommuDriver::unmap(uint16_t did, uint64_t iova, uint64_t size, bool invalid
     }
   }
   for (uint64_t ea : leaves) host_.write_u64(ea, 0);
-  if (invalidate) invalidate_range(did, iova, size);
+  if (!invalidate) return;
+  invalidate_range(did, iova, size);
+  invalidate_device_tlbs(did, iova, size);
 }
 
 std::optional<uint64_t> IommuDriver::lookup(uint16_t sid, uint64_t iova) {

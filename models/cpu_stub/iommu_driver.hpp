@@ -63,11 +63,13 @@ class IommuDriver {
   // Root entry on demand, then the context entry (P, FPD, TT, SLPTPTR, AW, DID); the domain's
   // top-level table is allocated the first time the domain needs one (TT != 2). Then a
   // device-selective context-cache invalidation. std::invalid_argument: AW not in CAP.SAGAW, TT
-  // reserved or unsupported (2 without ECAP.PT, 1 without ECAP.DT), DID beyond CAP.ND, the domain
-  // already using another AW, or the device already attached.
+  // reserved or unsupported (2 without ECAP.PT, 1 without ECAP.DT or without queued invalidation:
+  // a device TLB can only be invalidated through the queue), DID beyond CAP.ND, the domain already
+  // using another AW, or the device already attached.
   void attach_device(uint16_t sid, uint16_t did, unsigned aw = 2, unsigned tt = 0,
                      bool fpd = false);
-  // Clears the context entry; context-cache (device) and IOTLB (domain) invalidation.
+  // Clears the context entry; context-cache (device) and IOTLB (domain) invalidation, and for a
+  // TT = 1 device a device-TLB invalidation of its whole address space.
   void detach_device(uint16_t sid);
 
   // [iova, iova+size) -> [hpa, hpa+size) with leaves of page_size (4 KiB, 2 MiB, 1 GiB), all
@@ -80,8 +82,10 @@ class IommuDriver {
   // Clears the leaves covering [iova, iova+size) (4 KiB aligned; a superpage must be covered
   // whole), intermediate tables stay. Then page-selective IOTLB invalidation in the largest
   // naturally aligned 2^AM blocks (AM <= CAP.MAMV), IH = 0 so the paging-structure caches go too;
-  // domain-selective when CAP.PSI is clear or the range exceeds 2^MAMV pages. invalidate = false
-  // only clears the leaves: the caller flushes later (a deferred DMA-mapping policy).
+  // domain-selective when CAP.PSI is clear or the range exceeds 2^MAMV pages. Then, as Linux does,
+  // a device-TLB invalidation for every TT = 1 device in the domain: one descriptor covering the
+  // range (the smallest naturally aligned power-of-two block holding it). invalidate = false only
+  // clears the leaves: the caller flushes later (a deferred DMA-mapping policy).
   void unmap(uint16_t did, uint64_t iova, uint64_t size, bool invalidate = true);
 
   // By the chosen mode: registers (CCMD, IVA/IOTLB at ECAP.IRO; poll ICC/IVT clear) or queued
@@ -92,6 +96,16 @@ class IommuDriver {
   void invalidate_iotlb_domain(uint16_t did);
   // std::invalid_argument when PSI is unsupported, am > CAP.MAMV or addr is not 2^(am+12) aligned.
   void invalidate_iotlb_pages(uint16_t did, uint64_t addr, unsigned am);
+  // Device-TLB (ATS) invalidation of [addr, addr + 2^order pages) in the device `sid`'s
+  // translation cache, as Linux's qi_flush_dev_iotlb: descriptor type 3 (SID, PFSID, MIP; ADDR
+  // with the low bits encoding the size, S = 1 when order > 0) and a wait; the unit writes the
+  // status word only once the device's Invalidate Completion is back. order 52 is the whole
+  // address space (addr 0). pfsid: the PF's SID when sid is a VF (default: sid); mip: the device's
+  // invalidate queue depth, 0 for 32 or more. Queued mode only: VT-d has no register interface for
+  // it (std::logic_error in register mode). std::invalid_argument without ECAP.DT, for order > 52,
+  // mip > 31 or addr not aligned to 2^(order+12).
+  void invalidate_device_tlb(uint16_t sid, uint64_t addr, unsigned order,
+                             std::optional<uint16_t> pfsid = std::nullopt, unsigned mip = 0);
 
   // ---- Interrupt remapping ----
   // Allocates the zeroed interrupt remapping table (irt_entries, a power of two from 2 to 65536,
@@ -165,6 +179,9 @@ class IommuDriver {
   // unmap's (and caching mode map's) IOTLB flush: aligned page-selective blocks or one domain
   // flush.
   void invalidate_range(uint16_t did, uint64_t iova, uint64_t size);
+  // unmap's device-TLB flush: one descriptor per TT = 1 device of the domain covering the range.
+  // (Not after a caching-mode map: devices do not cache missing translations — Linux skips it too.)
+  void invalidate_device_tlbs(uint16_t did, uint64_t iova, uint64_t size);
 
   HostAccess& host_;
   uint64_t base_;

@@ -181,6 +181,15 @@ RemappingUnit::RemappingUnit(sc_core::sc_module_name name, const RemappingUnitCo
     else
       ir_->invalidate_index(index, im);
   };
+  ats_ = std::make_unique<AtsService>(
+      [this](uint16_t sid, uint8_t itag, uint64_t body, uint64_t t) {
+        return send_invalidate_request(sid, itag, body, t);
+      },
+      [this](uint64_t done) { device_tlb_completed(done); }, &stats_);
+  qi_hooks.invalidate_device_tlb = [this](uint16_t sid, uint64_t addr, bool s, uint64_t t) {
+    return ats_->invalidate(sid, addr, s, t);
+  };
+  qi_hooks.wait_stalled = [this](uint64_t stall) { ats_->wait_stalled(stall); };
   qi_ = std::make_unique<InvalidationQueue>(*regs_, *memory_port_, qi_hooks, config_.qi, &stats_);
   prefetcher_ = PrefetcherRegistry::instance().create(config.iotlb.prefetcher, config.iotlb.seed);
   for (unsigned r : {0x1u, 0x2u, 0x3u, 0x4u,  0x5u,  0x6u,  0x7u,  0x8u,  0x9u,  0xAu,
@@ -195,6 +204,7 @@ RemappingUnit::RemappingUnit(sc_core::sc_module_name name, const RemappingUnitCo
 
   dma_in.register_b_transport(this, &RemappingUnit::dma_transport);
   msi_in.register_b_transport(this, &RemappingUnit::msi_transport);
+  ats_in.register_b_transport(this, &RemappingUnit::ats_transport);
   mmio.register_b_transport(this, &RemappingUnit::mmio_transport);
   mmio.register_transport_dbg(this, &RemappingUnit::mmio_debug);
   SC_THREAD(qi_thread);
@@ -228,6 +238,9 @@ void RemappingUnit::dma_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
   const unsigned len = p.get_data_length();
   const bool write = p.is_write();
 
+  // ATS requests are served apart (remapping_unit_ats.cpp): a translation request is not a
+  // memory access, and a translated one is already a host address.
+  if (at == core::AddressType::kTranslationRequest) return translation_request(p, delay);
   if (!regs_->translation_enabled()) {
     ++bypassed_;
     if (capture_.enabled())
@@ -235,6 +248,7 @@ void RemappingUnit::dma_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
     mem_out->b_transport(p, delay);
     return;
   }
+  if (at == core::AddressType::kTranslated) return translated_request(p, delay);
 
   // A request is translated page by page (one translation when it stays in a page, the usual case);
   // each piece goes to memory as soon as its translation is known.
@@ -285,10 +299,17 @@ RemappingUnit::Translation RemappingUnit::translate(uint16_t sid, uint64_t iova,
   const uint64_t t = arrival + hit_ps_;
   RidStats& rs = rid_stats(sid);
   // The IOTLB is tagged by domain: the context-cache lookup that yields it runs alongside the IOTLB
-  // lookup. Without a cached context the request walks (reading the context entry). Requests with
-  // an ATS address type never use the IOTLB's untranslated-request entries.
-  const auto ctx =
-      at == core::AddressType::kUntranslated ? walker_->cached_context(sid) : std::nullopt;
+  // lookup. Without a cached context the request walks (reading the context entry). A translation
+  // request needs a context that allows ATS (TT = 1), found in the context cache or by the walk.
+  const bool translation_request = at == core::AddressType::kTranslationRequest;
+  const auto ctx = walker_->cached_context(sid);
+  if (ctx && translation_request && ctx->tt != vtd::kTtDeviceTlb) {
+    Translation r;
+    r.done_ps = t;
+    r.fault = vtd::FaultReason::kBlockedByTt;
+    fault(sid, iova, write, r.fault, !(ctx->fpd && vtd::fpd_suppresses(r.fault)));
+    return r;
+  }
   if (ctx) {
     if (const IotlbEntry* e = iotlb_->lookup(ctx->did, iova)) {
       Translation r;
@@ -307,7 +328,11 @@ RemappingUnit::Translation RemappingUnit::translate(uint16_t sid, uint64_t iova,
       const uint64_t page_bytes = uint64_t{1} << e->page_shift;
       r.bytes_left = page_bytes - (iova & (page_bytes - 1));
       r.hpa = e->translate(iova);
-      if ((write && !e->write) || (!write && !e->read)) {
+      r.page_shift = e->page_shift;
+      r.read = e->read;
+      r.write = e->write;
+      // A translation request is answered with the permissions, whatever they are.
+      if (!translation_request && ((write && !e->write) || (!write && !e->read))) {
         r.fault = write ? vtd::FaultReason::kWriteDenied : vtd::FaultReason::kReadDenied;
         fault(sid, iova, write, r.fault, !(ctx->fpd && vtd::fpd_suppresses(r.fault)));
         return r;
@@ -341,24 +366,23 @@ RemappingUnit::Translation RemappingUnit::walk(uint16_t sid, uint64_t iova, bool
 
   Translation r;
   r.done_ps = w.done_ps;
-  if (at == core::AddressType::kTranslationRequest && w.fault == vtd::FaultReason::kNone) {
-    // Answering with a translation completion is the device-TLB (ATS) issue's work; until then the
-    // request is refused rather than treated as a memory access.
-    log_.warn("ATS translation request from ", core::format_rid(sid), " refused: not modelled yet");
-    return r;
-  }
   r.bytes_left = 4096 - (iova & 4095);
   if (w.fault != vtd::FaultReason::kNone) {
     r.fault = w.fault;
     fault(sid, iova, write, w.fault, w.record_fault);
     return r;
   }
-  // Only untranslated requests fill the IOTLB: a translated request's address is already an HPA.
-  if (at == core::AddressType::kUntranslated) iotlb_->insert(iotlb_entry(w, sid));
+  r.read = w.read;
+  r.write = w.write;
+  r.ok = true;
+  // A translation request for an address without a translation (R = W = 0) is answered, not
+  // faulted; nothing is cached for it.
+  if (!w.read && !w.write) return r;
+  iotlb_->insert(iotlb_entry(w, sid));
   const uint64_t page_bytes = uint64_t{1} << w.page_shift;
   r.bytes_left = page_bytes - (iova & (page_bytes - 1));
+  r.page_shift = w.page_shift;
   r.hpa = w.hpa;
-  r.ok = true;
   prefetch(sid, w.did, iova, t);
   return r;
 }

@@ -8,6 +8,14 @@
 //   mmio_base) msi_out  fault-event and invalidation-completion MSIs, upstream to the interrupt
 //   controller
 //
+//   ats_out  (optional) ATS Invalidate Request messages, routed by ID by the root complex to the
+//            device (device-TLB invalidation descriptors)
+//   ats_in   (optional) ATS Invalidate Completion messages from devices, from the root complex
+//
+// ATS (remapping_unit_ats.cpp): translation requests (AT = 01) from a context with TT = 1 are
+// answered with translation completion entries; translated requests (AT = 10) go to memory
+// without IOTLB lookup or walk; both fault 0xD with TT != 1.
+//
 // Timing: an IOTLB lookup costs iotlb.hit_cycles; a miss walks on one of walk_slots walker slots (a
 // contention timeline), every table read a timed access through mem_out. A miss to a page whose
 // walk is still in flight waits for that walk (a coalesced miss) instead of walking again. Faulting
@@ -30,6 +38,7 @@
 #include <iovsim/core/stats.hpp>
 #include <iovsim/core/timeline.hpp>
 
+#include "ats_service.hpp"
 #include "caps.hpp"
 #include "interrupt_remapping.hpp"
 #include "invalidation_queue.hpp"
@@ -69,6 +78,9 @@ class RemappingUnit : public sc_core::sc_module {
   // compatibility-format interrupts out to the interrupt controller.
   tlm_utils::simple_target_socket_optional<RemappingUnit> msi_in{"msi_in"};
   tlm_utils::simple_initiator_socket_optional<RemappingUnit> irq_out{"irq_out"};
+  // ATS invalidation messages: requests out to the root complex, completions in from it.
+  tlm_utils::simple_initiator_socket_optional<RemappingUnit> ats_out{"ats_out"};
+  tlm_utils::simple_target_socket_optional<RemappingUnit> ats_in{"ats_in"};
 
   RemappingUnit(sc_core::sc_module_name name, const RemappingUnitConfig& config,
                 core::StatGroup* parent_stats);
@@ -79,6 +91,7 @@ class RemappingUnit : public sc_core::sc_module {
   Iotlb& iotlb() { return *iotlb_; }
   PageWalker& walker() { return *walker_; }
   InterruptRemapper& interrupt_remapper() { return *ir_; }
+  AtsService& ats() { return *ats_; }
 
  private:
   SC_HAS_PROCESS(RemappingUnit);
@@ -86,7 +99,9 @@ class RemappingUnit : public sc_core::sc_module {
   struct Translation {
     bool ok = false;
     uint64_t hpa = 0;
-    uint64_t bytes_left = 0;  // bytes from iova to the end of its page
+    uint64_t bytes_left = 0;           // bytes from iova to the end of its page
+    unsigned page_shift = 12;          // the page (or superpage) holding iova
+    bool read = false, write = false;  // its permissions (a translation request's answer)
     uint64_t done_ps = 0;
     const char* iotlb = "miss";
     vtd::FaultReason fault = vtd::FaultReason::kNone;
@@ -98,6 +113,12 @@ class RemappingUnit : public sc_core::sc_module {
   void msi_transport(tlm::tlm_generic_payload& p, sc_core::sc_time& delay);
   void deliver(tlm::tlm_generic_payload& p, sc_core::sc_time& delay);
   void mmio_transport(tlm::tlm_generic_payload& p, sc_core::sc_time& delay);
+  // ATS (remapping_unit_ats.cpp).
+  void translation_request(tlm::tlm_generic_payload& p, sc_core::sc_time& delay);
+  void translated_request(tlm::tlm_generic_payload& p, sc_core::sc_time& delay);
+  void ats_transport(tlm::tlm_generic_payload& p, sc_core::sc_time& delay);
+  bool send_invalidate_request(uint16_t sid, uint8_t itag, uint64_t body, uint64_t t_ps);
+  void device_tlb_completed(uint64_t done_ps);
   unsigned int mmio_debug(tlm::tlm_generic_payload& p);
   Translation translate(uint16_t sid, uint64_t iova, bool write, core::AddressType at,
                         uint64_t arrival_ps);
@@ -124,6 +145,7 @@ class RemappingUnit : public sc_core::sc_module {
   std::unique_ptr<InvalidationQueue> qi_;
   std::unique_ptr<InterruptRemapper> ir_;
   std::unique_ptr<IotlbPrefetcher> prefetcher_;
+  std::unique_ptr<AtsService> ats_;
   TranslationCapture capture_;
   core::Timeline walk_slots_;
   std::unordered_map<uint16_t, std::unique_ptr<RidStats>> rid_stats_;

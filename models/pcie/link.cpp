@@ -254,7 +254,11 @@ void Link::write(tlm::tlm_generic_payload& p, sc_time& delay, tlm::tlm_fw_transp
   const LinkParams& lp = config_.params;
   const uint64_t now = sc_core::sc_time_stamp().value();
   const uint64_t size = p.get_data_length();
-  const unsigned overhead = request_overhead(lp, p.get_address(), size);
+  // A message (Msg/MsgD) always has a 4 DW header; it is routed by ID, its address field unused.
+  const auto* ext = p.get_extension<core::PcieExtension>();
+  const unsigned overhead = ext && ext->message != core::MessageCode::kNone
+                                ? message_overhead(lp)
+                                : request_overhead(lp, p.get_address(), size);
   const uint64_t n = std::max<uint64_t>(1, write_tlps(lp, size));
 
   uint64_t ready = now + delay.value(), first = 0;

@@ -53,6 +53,10 @@ unsigned completion_overhead(const LinkParams& p) {
   return 20u + (p.ecrc ? 4u : 0u);
 }
 
+unsigned message_overhead(const LinkParams& p) {
+  return 24u + (p.ecrc ? 4u : 0u);
+}
+
 unsigned config_overhead(const LinkParams& p) {
   return 20u + (p.ecrc ? 4u : 0u);
 }

@@ -27,6 +27,9 @@ double tlp_gbps(const LinkParams& p);
 unsigned request_overhead(const LinkParams& p, uint64_t addr, uint64_t size);
 unsigned completion_overhead(const LinkParams& p);
 
+// Header + framing bytes of a message (Msg/MsgD, 4 DW header): 24 B (+4 ECRC).
+unsigned message_overhead(const LinkParams& p);
+
 // Header + framing bytes of a configuration request (CfgRd/CfgWr, 3 DW header): 20 B (+4 ECRC).
 unsigned config_overhead(const LinkParams& p);
 

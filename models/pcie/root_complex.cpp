@@ -68,8 +68,15 @@ RootComplex::RootComplex(sc_core::sc_module_name name, const RootComplexConfig& 
           stats_.add_counter("config_accesses", "CPU configuration reads and writes (ECAM)")),
       mmio_accesses_(
           stats_.add_counter("mmio_accesses", "CPU memory accesses routed to a root port")),
-      unclaimed_(stats_.add_counter("unclaimed",
-                                    "CPU accesses no function claimed (UR, reads all ones)")) {
+      unclaimed_(
+          stats_.add_counter("unclaimed", "CPU accesses no function claimed (UR, reads all ones)")),
+      messages_up_(stats_.add_counter(
+          "messages_up", "Upstream message TLPs (ATS Invalidate Completions) sent to msg_out")),
+      messages_down_(stats_.add_counter(
+          "messages_down", "Messages from msg_in (ATS Invalidate Requests) routed down a port")),
+      messages_unrouted_(stats_.add_counter(
+          "messages_unrouted",
+          "Messages dropped: no port holds the target bus, or msg_out is not bound")) {
   for (unsigned i = 0; i < config.ports; ++i) {
     // An Intel root port (Broadwell-EP), class 0x060400 (PCI-to-PCI bridge), with a PCIe
     // capability.
@@ -94,6 +101,7 @@ RootComplex::RootComplex(sc_core::sc_module_name name, const RootComplexConfig& 
   upstream.register_b_transport(this, &RootComplex::upstream_transport);
   upstream.register_transport_dbg(this, &RootComplex::upstream_debug);
   cpu.register_b_transport(this, &RootComplex::cpu_transport);
+  msg_in.register_b_transport(this, &RootComplex::message_transport);
   cpu.register_transport_dbg(this, &RootComplex::cpu_debug);
 }
 
@@ -101,8 +109,8 @@ RootComplex::RootComplex(sc_core::sc_module_name name, const RootComplexConfig& 
 // ---------------------------------------------------------------------------------------
 
 void RootComplex::upstream_transport(int port, tlm::tlm_generic_payload& p, sc_time& delay) {
-  ++requests_;
   auto* ext = p.get_extension<core::PcieExtension>();
+  if (!ext || ext->message == core::MessageCode::kNone) ++requests_;
   const unsigned i = static_cast<unsigned>(port);
   delay += latency_;
   if (ext) {
@@ -118,6 +126,19 @@ void RootComplex::upstream_transport(int port, tlm::tlm_generic_payload& p, sc_t
         return;
       }
     }
+  }
+  if (ext && ext->message != core::MessageCode::kNone) {
+    // A message, routed by ID to the host (Bus Master Enable governs memory requests only).
+    if (msg_out.size() == 0) {
+      ++messages_unrouted_;
+      log_.warn("port ", i, ": ", core::to_string(ext->message), " from ",
+                core::format_rid(ext->requester_id), " dropped: msg_out is not bound");
+      p.set_response_status(tlm::TLM_OK_RESPONSE);  // posted: the sender sees nothing
+      return;
+    }
+    ++messages_up_;
+    msg_out->b_transport(p, delay);
+    return;
   }
   if (!ports_[i]->bus_master()) {
     ++bme_blocked_;
@@ -139,6 +160,24 @@ void RootComplex::upstream_transport(int port, tlm::tlm_generic_payload& p, sc_t
     log_.debug("UR for ", p.is_read() ? "read" : "write", " at 0x", std::hex, addr, std::dec, ": ",
                p.get_response_string());
   }
+}
+
+void RootComplex::message_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
+  const auto* ext = p.get_extension<core::PcieExtension>();
+  delay += latency_;
+  if (ext && ext->message != core::MessageCode::kNone) {
+    const unsigned bus = core::rid_bus(ext->target_id);
+    for (unsigned i = 0; i < ports_.size() && i < downstream.size(); ++i) {
+      if (bus < secondary_bus(i) || bus > subordinate_bus(i)) continue;
+      ++messages_down_;
+      downstream[i]->b_transport(p, delay);
+      return;
+    }
+  }
+  ++messages_unrouted_;
+  log_.debug("message to ", core::format_rid(ext ? ext->target_id : 0),
+             " dropped: no root port holds its bus");
+  p.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
 }
 
 unsigned int RootComplex::upstream_debug(int, tlm::tlm_generic_payload& p) {

@@ -8,6 +8,11 @@
 //   downstream[i] config and MMIO requests to the device below root port i
 //   dma_out      upstream memory requests: to the IOMMU's remapping unit, or to memory without one
 //   msi_out      upstream writes to 0xFEE0_0000..0xFEEF_FFFF: the interrupt path
+//   msg_out      upstream message TLPs (PCIe extension `message`: ATS Invalidate Completions) to
+//   the
+//                IOMMU; unbound: dropped
+//   msg_in       messages from the host side (the IOMMU's ATS Invalidate Requests), routed by ID
+//                (extension `target_id`) down the root port whose bus range holds the target bus
 //
 // Root ports are type 1 functions on bus 0 (device i+1) whose bus numbers are preset ("firmware"):
 // port i owns buses [1 + i*buses_per_port, (i+1)*buses_per_port]. Every upstream TLP's requester id
@@ -60,6 +65,8 @@ class RootComplex : public sc_core::sc_module {
   tlm_utils::simple_initiator_socket<RootComplex> dma_out{"dma_out"};
   tlm_utils::simple_initiator_socket_optional<RootComplex> msi_out{"msi_out"};
   tlm_utils::simple_initiator_socket_optional<RootComplex> chipset_mmio{"chipset_mmio"};
+  tlm_utils::simple_initiator_socket_optional<RootComplex> msg_out{"msg_out"};
+  tlm_utils::simple_target_socket_optional<RootComplex> msg_in{"msg_in"};
 
   RootComplex(sc_core::sc_module_name name, const RootComplexConfig& config,
               core::StatGroup* parent_stats);
@@ -80,6 +87,7 @@ class RootComplex : public sc_core::sc_module {
   unsigned int upstream_debug(int port, tlm::tlm_generic_payload& p);
   void cpu_transport(tlm::tlm_generic_payload& p, sc_core::sc_time& delay);
   unsigned int cpu_debug(tlm::tlm_generic_payload& p);
+  void message_transport(tlm::tlm_generic_payload& p, sc_core::sc_time& delay);
   void config_access(tlm::tlm_generic_payload& p, sc_core::sc_time& delay);
   // The root port whose memory windows contain [addr, addr+len), or -1.
   int port_for_address(uint64_t addr, uint64_t len) const;
@@ -99,6 +107,9 @@ class RootComplex : public sc_core::sc_module {
   core::Counter& config_accesses_;
   core::Counter& mmio_accesses_;
   core::Counter& unclaimed_;
+  core::Counter& messages_up_;
+  core::Counter& messages_down_;
+  core::Counter& messages_unrouted_;
 };
 
 }  // namespace iovsim::pcie

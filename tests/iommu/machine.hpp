@@ -91,12 +91,13 @@ class Machine {
     p.clear_extension(&ext);
   }
 
-  DmaResult dma(uint16_t sid, bool write, uint64_t iova, void* data, unsigned len,
-                double at_ns = 0) {
+  DmaResult dma(uint16_t sid, bool write, uint64_t iova, void* data, unsigned len, double at_ns = 0,
+                core::AddressType address_type = core::AddressType::kUntranslated) {
     tlm::tlm_generic_payload p;
     auto* ext = new core::PcieExtension;
     ext->requester_id = sid;
     ext->posted = write;
+    ext->at = address_type;
     p.set_extension(ext);
     DmaResult r;
     const sc_core::sc_time delay =

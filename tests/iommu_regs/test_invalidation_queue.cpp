@@ -79,10 +79,17 @@ struct Bench {
                                 bool ih) {
       iotlb.push_back({g, did, addr, am, ih});
     };
-    h.invalidate_device_tlb = [this](uint16_t sid, uint64_t addr, bool s, uint64_t t) {
+    h.invalidate_device_tlb = [this](uint16_t sid, uint64_t addr, bool s,
+                                     uint64_t t) -> iommu::DeviceTlbOutcome {
       devtlb.push_back({sid, addr, s, t});
+      if (!devtlb_outcomes.empty()) {
+        const iommu::DeviceTlbOutcome o = devtlb_outcomes.front();
+        devtlb_outcomes.erase(devtlb_outcomes.begin());
+        return o;
+      }
       return t + devtlb_delay;
     };
+    h.wait_stalled = [this](uint64_t stall) { stalls.push_back(stall); };
     h.invalidate_iec = [this](bool global, uint16_t index, unsigned im) {
       iec.push_back({global, index, im});
     };
@@ -108,6 +115,8 @@ struct Bench {
   std::vector<DevTlbCall> devtlb;
   std::vector<IecCall> iec;
   uint64_t devtlb_delay = 0;
+  std::vector<iommu::DeviceTlbOutcome> devtlb_outcomes;  // answers before devtlb_delay's
+  std::vector<uint64_t> stalls;                          // wait_stalled calls
   InvalidationQueue q;
 };
 
@@ -259,6 +268,80 @@ TEST_CASE("a device-TLB completion delays the following wait", "[iommu_regs]") {
   b.tail(4);
   CHECK(b.q.process(3000000) == 3000000 + 60000 + 50000);
   CHECK(b.mem.writes[1].second == 3060000);
+}
+
+TEST_CASE("a wait stalls on a pending device-TLB completion and resumes when it is reported",
+          "[iommu_regs]") {
+  Bench b;
+  b.devtlb_outcomes.push_back(iommu::DeviceTlbOutcome::pending());
+  b.put(0, 0x0000030000000003ull, 0x7000);
+  b.put(1, kIotlbGlobal, 0);
+  b.put(2, kWaitSwLo, kStatus);
+  b.tail(3);
+  // devtlb sent at 60,000 (pending), IOTLB done at 120,000, the wait reached at 180,000: stalled
+  // there, IQH on it, nothing written.
+  CHECK(b.q.process(0) == 180000);
+  CHECK(b.q.stalled());
+  CHECK(b.q.device_tlb_pending() == 1);
+  CHECK(b.regs.read(0x80, 8) == 0x20);
+  CHECK(b.mem.writes.empty());
+  CHECK(b.stat("qi.descriptors") == 2);
+  // More work behind it waits too: the engine is in order.
+  b.put(3, kCtxDevice, 0);
+  b.tail(4);
+  CHECK(b.q.process(500000) == 500000);
+  CHECK(b.context.empty());
+  // The completion is back at 2,000,000: the wait writes its status then, and the rest follows.
+  CHECK(b.q.device_tlb_completed(2000000));
+  CHECK(b.q.process(2000000) == 2000000 + 50000 + 60000);
+  REQUIRE(b.mem.writes.size() == 1);
+  CHECK(b.mem.writes[0].second == 2000000);
+  CHECK(b.mem.store.read_u32(kStatus) == 0x1234ABCDu);
+  CHECK(b.context.size() == 1);
+  CHECK(b.regs.read(0x80, 8) == 0x40);
+  CHECK_FALSE(b.q.stalled());
+  CHECK(b.stat("qi.descriptors") == 4);
+  CHECK(b.stat("qi.waits") == 1);
+  CHECK(b.stalls == std::vector<uint64_t>{2000000 - 180000});
+  // A completion nobody waits for resumes nothing.
+  CHECK_FALSE(b.q.device_tlb_completed(3000000));
+}
+
+TEST_CASE("a completion reported before the engine reaches the wait does not stall it",
+          "[iommu_regs]") {
+  Bench b;
+  b.devtlb_outcomes.push_back(iommu::DeviceTlbOutcome::pending());
+  b.put(0, 0x0000030000000003ull, 0x7000);
+  b.tail(1);
+  CHECK(b.q.process(0) == 60000);
+  CHECK_FALSE(b.q.device_tlb_completed(900000));  // not stalled: nothing to resume
+  b.put(1, kWaitSwLo, kStatus);
+  b.tail(2);
+  // Reached at 160,000, held until the completion's 900,000.
+  CHECK(b.q.process(100000) == 900000 + 50000);
+  CHECK(b.mem.writes.at(0).second == 900000);
+  CHECK(b.stalls == std::vector<uint64_t>{900000 - 160000});
+}
+
+TEST_CASE("a device-TLB descriptor that finds no free ITag stalls and is sent again later",
+          "[iommu_regs]") {
+  Bench b;
+  b.devtlb_outcomes.push_back(iommu::DeviceTlbOutcome::no_itag());
+  b.put(0, 0x0000030000000003ull, 0x7000);
+  b.put(1, kWaitSwLo, kStatus);
+  b.tail(2);
+  CHECK(b.q.process(0) == 60000);
+  CHECK(b.q.stalled());
+  CHECK(b.regs.read(0x80, 8) == 0);  // IQH on the device-TLB descriptor
+  // Another invalidation's completion frees an ITag: sent again at 300,000 (completing at once,
+  // no second fetch), then the wait.
+  CHECK(b.q.device_tlb_completed(300000));
+  CHECK(b.q.process(300000) == 300000 + 60000 + 50000);
+  REQUIRE(b.devtlb.size() == 2);
+  CHECK(b.devtlb[1].t == 300000);
+  CHECK(b.stat("invalidations.device_tlb") == 1);
+  CHECK(b.mem.writes.at(0).second == 360000);
+  CHECK(b.regs.read(0x80, 8) == 0x20);
 }
 
 TEST_CASE("device-TLB with an empty hook completes immediately", "[iommu_regs]") {

@@ -485,3 +485,22 @@ TEST_CASE("link: a TLP charged later goes in an idle gap before TLPs already boo
   Txn w2(tlm::TLM_WRITE_COMMAND, k4G + 64, 64);
   CHECK(b.driver.send(w2, ns(1000)) == ns(1000) + ser(88) * 2.0 + kLinkLatency + kTarget);
 }
+
+TEST_CASE("link: messages have a 4 DW header whatever their address, with or without data",
+          "[link]") {
+  const sc_time dev = ns(30);
+  Bench b(gen3_x8(), kTarget, "", true, dev);
+  elaborate();
+  // An ATS Invalidate Request (MsgD, 8 B body) down, routed by ID: address 0 would be a 3 DW MWr.
+  Txn req(tlm::TLM_WRITE_COMMAND, 0, 8);
+  req.ext->message = core::MessageCode::kAtsInvalidateRequest;
+  req.ext->target_id = 0x0100;
+  CHECK(b.cpu->send(req) == ser(24 + 8) + kLinkLatency + dev);
+  // The Invalidate Completion (Msg, no data) up.
+  Txn cpl(tlm::TLM_WRITE_COMMAND, 0, 0);
+  cpl.ext->message = core::MessageCode::kAtsInvalidateCompletion;
+  CHECK(b.driver.send(cpl, ns(10000)) == ns(10000) + ser(24) + kLinkLatency + kTarget);
+  const auto m = b.stats();
+  CHECK(counter(m, "link.down_bytes") == 32);
+  CHECK(counter(m, "link.up_bytes") == 24);
+}

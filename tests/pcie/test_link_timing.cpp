@@ -186,3 +186,10 @@ TEST_CASE("configuration requests have a 3 DW header: 20 B, 24 B with ECRC", "[l
   p.ecrc = true;
   CHECK(config_overhead(p) == 24);
 }
+
+TEST_CASE("messages have a 4 DW header: 24 B, 28 B with ECRC", "[link_timing]") {
+  LinkParams p = params(3, 8);
+  CHECK(message_overhead(p) == 24);
+  p.ecrc = true;
+  CHECK(message_overhead(p) == 28);
+}
