@@ -201,6 +201,12 @@ void NicWorkload::boot(Fabric& f) {
     const uint64_t bar = info->bars[0].base;
     program_vectors(f, 1 + i, rid, bar, vm_of(i) % f.irq.cpus(), drivers_[i].get(),
                     nic_->sriov().vf(i).find_capability(pcie::kCapMsix));
+    if (nic_cfg_.ats) {
+      // The VF's ATS capability: Enable, STU 0 (4 KiB), as the host's PCI core does for an
+      // assigned function whose domain allows device TLBs (TT = 1).
+      const uint16_t ats = nic_->sriov().vf(i).find_ext_capability(pcie::kExtCapAts);
+      f.cpu.mmio_write(f.ecam(rid, ats + 6), 2, 0x8000);
+    }
     drivers_[i]->set_bar(bar);
     drivers_[i]->setup();
     nic_->set_rx_traffic(1 + i, nic_cfg_.rx());

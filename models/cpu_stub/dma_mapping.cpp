@@ -352,6 +352,8 @@ class StrictPolicy : public PagedPolicy {
         drv.invalidate_iotlb_pages(device().did, iova, am);
       else
         drv.invalidate_iotlb_domain(device().did);
+      // A device with ATS may cache the translation too (Linux's iommu_flush_dev_iotlb).
+      drv.invalidate_device_tlbs(device().did, iova, pages * kPage);
     });
     this->iova().free(iova, pages);
   }
@@ -391,7 +393,10 @@ class DeferredPolicy : public PagedPolicy {
 
   // Linux's flush: one domain-selective IOTLB invalidation, then the queued IOVAs are freed.
   void flush(uint64_t now_ns, FlushCause cause) {
-    charge_invalidations([&] { driver().invalidate_iotlb_domain(device().did); });
+    charge_invalidations([&] {
+      driver().invalidate_iotlb_domain(device().did);
+      driver().invalidate_device_tlbs(device().did, 0, uint64_t{1} << 48);
+    });
     for (const Queued& q : queue_) {
       exposure().record(static_cast<double>(now_ns >= q.unmap_ns ? now_ns - q.unmap_ns : 0));
       iova().free(q.iova, q.pages);

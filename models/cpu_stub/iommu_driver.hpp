@@ -107,6 +107,12 @@ class IommuDriver {
   void invalidate_device_tlb(uint16_t sid, uint64_t addr, unsigned order,
                              std::optional<uint16_t> pfsid = std::nullopt, unsigned mip = 0);
 
+  // unmap's device-TLB flush, public for callers that flush themselves (DMA-mapping policies): one
+  // descriptor per TT = 1 device of the domain covering [iova, iova + size); nothing when the
+  // domain has none. (Not after a caching-mode map: devices do not cache missing translations —
+  // Linux skips it too.)
+  void invalidate_device_tlbs(uint16_t did, uint64_t iova, uint64_t size);
+
   // ---- Interrupt remapping ----
   // Allocates the zeroed interrupt remapping table (irt_entries, a power of two from 2 to 65536,
   // in contiguous pages), writes IRTA = base | S (EIME = 0: xAPIC), issues SIRTP (polls IRTPS),
@@ -179,9 +185,6 @@ class IommuDriver {
   // unmap's (and caching mode map's) IOTLB flush: aligned page-selective blocks or one domain
   // flush.
   void invalidate_range(uint16_t did, uint64_t iova, uint64_t size);
-  // unmap's device-TLB flush: one descriptor per TT = 1 device of the domain covering the range.
-  // (Not after a caching-mode map: devices do not cache missing translations — Linux skips it too.)
-  void invalidate_device_tlbs(uint16_t did, uint64_t iova, uint64_t size);
 
   HostAccess& host_;
   uint64_t base_;

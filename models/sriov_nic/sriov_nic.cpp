@@ -8,6 +8,7 @@
 
 #include <iovsim/core/event_trace.hpp>
 #include <iovsim/core/irq_timing.hpp>
+#include <iovsim/pcie/ats_messages.hpp>
 
 namespace iovsim::sriov_nic {
 
@@ -92,6 +93,8 @@ struct SriovNic::Function {
   uint64_t generated = 0;
   uint64_t first_ps = kNever, last_ps = 0;
   std::vector<uint64_t> pending_since{0, 0};  // per vector: when a masked interrupt was decided
+  std::unique_ptr<core::StatGroup> atc_stats;
+  std::unique_ptr<pcie::AtsCache> atc;  // with nic.ats
 
   core::StatGroup stats;
   core::Scalar& rid;
@@ -182,6 +185,14 @@ SriovNic::Function& SriovNic::ensure_function(unsigned index) {
         index, index == 0 ? std::string("pf") : "vf" + std::to_string(index - 1), &stats_);
     slot->itr_ns = config_.irq_interval_ns;
     slot->rid.value = rid(index);
+    if (config_.ats) {
+      slot->atc_stats = std::make_unique<core::StatGroup>("atc", &slot->stats);
+      pcie::AtsCacheConfig ac;
+      ac.entries = config_.atc_entries;
+      ac.policy = config_.atc_policy;
+      ac.seed = config_.seed + index;
+      slot->atc = std::make_unique<pcie::AtsCache>(ac, slot->atc_stats.get());
+    }
     slot->itr_packets = config_.irq_packets;
   }
   return *slot;
@@ -468,8 +479,97 @@ bool SriovNic::fetch_descriptors(Function& f, bool tx, uint64_t& t) {
   return true;
 }
 
+// With ATS, each piece of the access within one cached translation goes out translated (AT = 10);
+// a miss first asks the IOMMU (a translation request). A translation that does not allow the access
+// (R = W = 0: unmapped, or no permission) or says U sends the rest untranslated: the IOMMU then
+// decides, and faults, as for any untranslated request.
 bool SriovNic::dma_op(Function& f, bool tx, bool write, uint64_t addr, uint8_t* data, unsigned len,
                       uint64_t& t) {
+  if (!ats_enabled(f))
+    return transfer(f, tx, write, addr, data, len, core::AddressType::kUntranslated, t);
+  unsigned done = 0;
+  while (done < len) {
+    const uint64_t a = addr + done;
+    auto tr = f.atc->lookup(a, write);
+    if (!tr) {
+      if (!translate(f, tx, a, t)) return false;
+      tr = f.atc->lookup(a, write);
+    }
+    if (!tr || tr->untranslated_only)
+      return transfer(f, tx, write, a, data + done, len - done, core::AddressType::kUntranslated,
+                      t);
+    const uint64_t piece = std::min<uint64_t>(len - done, tr->untranslated.last() - a + 1);
+    if (!transfer(f, tx, write, tr->translate(a), data + done, static_cast<unsigned>(piece),
+                  core::AddressType::kTranslated, t))
+      return false;
+    done += static_cast<unsigned>(piece);
+  }
+  return true;
+}
+
+bool SriovNic::ats_enabled(const Function& f) const {
+  if (!f.atc || !f.cfg) return false;
+  const uint16_t cap = f.cfg->find_ext_capability(pcie::kExtCapAts);
+  return cap && (f.cfg->raw(cap + 6, 2) & 0x8000);  // ATS Control: Enable
+}
+
+bool SriovNic::translate(Function& f, bool tx, uint64_t addr, uint64_t& t) {
+  uint8_t data[8] = {};
+  tlm::tlm_generic_payload p;
+  core::PcieExtension ext;
+  pcie::make_translation_request(p, ext, rid(f.index), addr, data, 1);
+  const uint64_t now = sc_core::sc_time_stamp().value();
+  const uint64_t start = tags_.take(slots_.take(std::max(t, now)));
+  sc_time delay = sc_time::from_value(start - now);
+  bool ok = f.cfg->bus_master();
+  uint64_t done = start;
+  if (ok) {
+    dma->b_transport(p, delay);
+    done = now + delay.value();
+    ++requests_;
+    ++reads_;
+    const auto entries = pcie::parse_translation_completion(p);
+    ok = !entries.empty();
+    if (ok) f.atc->insert(addr, entries.front());
+  }
+  p.clear_extension(&ext);
+  slots_.put(done);
+  tags_.put(done);
+  t = done;
+  if (!ok) {
+    ++f.dma_errors;
+    stop_queue(f, tx, addr);
+  }
+  return ok;
+}
+
+// An Invalidate Request from the IOMMU: the function drops the range at once and completes the
+// request when the translated requests it issued before have completed.
+void SriovNic::invalidate_request(const pcie::InvalidateRequest& r, uint64_t now_ps) {
+  Function* f = nullptr;
+  if (r.function == config_.pf_rid) {
+    f = &fn(0);
+  } else if (auto vf = sriov_->vf_index(r.function)) {
+    f = &fn(1 + *vf);
+  }
+  if (f && f->atc) {
+    if (r.global)
+      f->atc->invalidate_all();
+    else
+      f->atc->invalidate(r.range);
+  }
+  const uint64_t at = ats_tracker_.completion_time(r.function, now_ps);
+  tlm::tlm_generic_payload p;
+  core::PcieExtension ext;
+  pcie::make_invalidate_completion(p, ext, r.function, r.requester, uint32_t{1} << r.itag);
+  const uint64_t now = sc_core::sc_time_stamp().value();
+  sc_time delay = sc_time::from_value(at > now ? at - now : 0);
+  dma->b_transport(p, delay);
+  p.clear_extension(&ext);
+}
+
+bool SriovNic::transfer(Function& f, bool tx, bool write, uint64_t addr, uint8_t* data,
+                        unsigned len, core::AddressType at, uint64_t& t) {
   const uint64_t now = sc_core::sc_time_stamp().value();
   uint64_t start = slots_.take(std::max(t, now));
   if (!write) start = tags_.take(start);
@@ -477,6 +577,7 @@ bool SriovNic::dma_op(Function& f, bool tx, bool write, uint64_t addr, uint8_t* 
   core::PcieExtension ext;
   ext.requester_id = rid(f.index);
   ext.posted = write;
+  ext.at = at;
   p.set_extension(&ext);
   p.set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
   p.set_address(addr);
@@ -502,6 +603,8 @@ bool SriovNic::dma_op(Function& f, bool tx, bool write, uint64_t addr, uint8_t* 
   slots_.put(done);
   if (!write) tags_.put(done);
   t = done;
+  if (ok && at == core::AddressType::kTranslated)
+    ats_tracker_.on_translated(ext.requester_id, done);
   if (!ok) {
     ++f.dma_errors;
     stop_queue(f, tx, addr);
@@ -711,6 +814,13 @@ void SriovNic::pcie_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
   const unsigned len = p.get_data_length();
   const uint64_t now_ps = sc_core::sc_time_stamp().value() + delay.value();
   p.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
+  if (auto inv = pcie::parse_invalidate_request(p)) {
+    const bool ours = inv->function == config_.pf_rid || sriov_->vf_index(inv->function);
+    if (!ours) return;  // not a function of this device: unclaimed
+    p.set_response_status(tlm::TLM_OK_RESPONSE);
+    invalidate_request(*inv, now_ps);
+    return;
+  }
   if (ext && ext->config) {
     uint32_t v = 0;
     if (!p.is_read()) std::memcpy(&v, p.get_data_ptr(), std::min(len, 4u));

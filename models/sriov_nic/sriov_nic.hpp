@@ -35,6 +35,8 @@
 #include <iovsim/core/pcie_ext.hpp>
 #include <iovsim/core/stats.hpp>
 #include <iovsim/core/timeline.hpp>
+#include <iovsim/pcie/ats_cache.hpp>
+#include <iovsim/pcie/ats_invalidation.hpp>
 #include <iovsim/pcie/config_space.hpp>
 #include <iovsim/pcie/msix.hpp>
 #include <iovsim/pcie/sriov.hpp>
@@ -143,6 +145,14 @@ class SriovNic : public sc_core::sc_module {
   bool fetch_descriptors(Function& f, bool tx, uint64_t& t);
   bool dma_op(Function& f, bool tx, bool write, uint64_t addr, uint8_t* data, unsigned len,
               uint64_t& t);
+  // One request as it goes on the link (AT untranslated, translation request or translated).
+  bool transfer(Function& f, bool tx, bool write, uint64_t addr, uint8_t* data, unsigned len,
+                core::AddressType at, uint64_t& t);
+  // ATS: whether the function may use it (nic.ats and its ATS capability enabled); a translation
+  // request for addr's page, whose answer goes into its cache.
+  bool ats_enabled(const Function& f) const;
+  bool translate(Function& f, bool tx, uint64_t addr, uint64_t& t);
+  void invalidate_request(const pcie::InvalidateRequest& r, uint64_t now_ps);
   void on_arrival(unsigned function, uint64_t t);
   void completed(Function& f, bool tx, uint64_t t);
   void irq_timer(Function& f, bool tx, uint64_t t);
@@ -161,6 +171,7 @@ class SriovNic : public sc_core::sc_module {
   uint64_t step_order_ = 0;
   SlotPool slots_, tags_;
   core::Timeline line_{1};  // TX wire
+  pcie::AtsInvalidationTracker ats_tracker_;
   unsigned rr_ = 0, rr_credit_ = 0;
   sc_core::sc_time start_at_ = sc_core::SC_ZERO_TIME;
   uint64_t start_ps_ = 0;

@@ -291,3 +291,45 @@ TEST_CASE("Weighted round-robin shares a saturated engine by the weights") {
   CHECK(b.rx_drops > 0);
   CHECK(double(b.rx_packets - 255) / double(a.rx_packets - 255) == Approx(3).epsilon(0.1));
 }
+
+TEST_CASE(
+    "With ATS translated requests bypass the walk and an unmapped VM is unreachable through stale "
+    "translations") {
+  NicPlatform p({"nic.vfs=2", "vm.count=2", "nic.packets=4000", "nic.rx_gbps=4",
+                 "iommu.enabled=true", "iommu.ecap.dt=true", "nic.ats=true"});
+  // At 500 us the hypervisor takes VM 0's memory away: unmap, IOTLB and device-TLB invalidation
+  // (from a thread, so the driver's wait for the device's completion takes simulated time).
+  auto& w = p.workload();
+  double translated = 0, walks = 0, translation_requests = 0, hits = 0;
+  uint64_t vm0 = 0;
+  sc_core::sc_spawn([&] {
+    sc_core::wait(500, sc_core::SC_US);
+    translated = p.stat("iommu.ats.translated_requests");
+    walks = p.stat("iommu.walks");
+    translation_requests = p.stat("iommu.ats.translation_requests");
+    hits = p.stat("nic.vf0.atc.hits");
+    p.platform->iommu_driver()->unmap(w.domain(0), 0, w.vm_bytes());
+    vm0 = p.host_hash(w.vm_host_base(0), w.vm_bytes());
+  });
+  p.run();
+  REQUIRE(p.platform->finished());
+  // VF 0's next DMA found no translation, asked again (R = W = 0), went untranslated and faulted:
+  // its queue stopped, and nothing more reached VM 0's memory.
+  // Until then traffic went translated: one translation request (and walk) per page, every other
+  // DMA bypassed the IOMMU.
+  CHECK(translated > 300);
+  CHECK(translation_requests == walks);
+  CHECK(walks < 10);
+  CHECK(hits > 100);
+  CHECK(p.stat("iommu.ats.invalidation_completions") >= 1);
+  CHECK(p.stat("nic.vf0.atc.invalidations") >= 1);
+  const auto faults = p.faults();
+  REQUIRE(!faults.empty());
+  CHECK(faults[0].sid == p.nic().rid(1));
+  CHECK(p.stat("iommu.ats.no_translation") >= 1);
+  CHECK((p.nic().register_value(1, sriov_nic::kRegStatus) & sriov_nic::kStatusRxError) != 0);
+  CHECK(p.host_hash(w.vm_host_base(0), w.vm_bytes()) == vm0);
+  // VM 1 was not touched.
+  CHECK(p.nic().counters(2).rx_packets == 4000);
+  CHECK(p.nic().counters(2).dma_errors == 0);
+}
