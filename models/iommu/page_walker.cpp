@@ -200,6 +200,40 @@ std::optional<PageWalker::CachedDomain> PageWalker::cached_context(uint16_t sid)
   return CachedDomain{e->did, e->fpd, e->tt};
 }
 
+PageWalker::ContextFetch PageWalker::fetch_context(uint16_t sid, uint64_t start_ps) {
+  Caches& c = *caches_;
+  ContextFetch f;
+  f.done_ps = start_ps;
+  if (!c.context.enabled()) return f;
+  ++c.context_misses;
+  uint8_t buf[16];
+  auto read_table = [&](uint64_t addr) {
+    ++f.mem_reads;
+    const bool ok = mem_.read(addr, buf, 16, &f.done_ps);
+    f.done_ps += uint64_t{cfg_.level_cycles} * cfg_.cycle_ps;
+    return ok;
+  };
+  if (!read_table(rtaddr_ + 16 * (uint64_t{sid} >> 8))) return f;
+  const vtd::RootEntry re{core::load_le<uint64_t>(buf), core::load_le<uint64_t>(buf + 8)};
+  if (!re.present() || re.reserved_set() || !read_table(re.ctp() + 16 * (uint64_t{sid} & 0xff)))
+    return f;
+  const vtd::ContextEntry ce{core::load_le<uint64_t>(buf), core::load_le<uint64_t>(buf + 8)};
+  const IommuCaps& caps = cfg_.caps;
+  if (!ce.present() || ce.reserved_set() || ce.aw() > 3 || !caps.supports_aw(ce.aw()) ||
+      ce.tt() == 3 || (ce.tt() == vtd::kTtPassThrough && !caps.pt) ||
+      (ce.tt() == vtd::kTtDeviceTlb && !caps.dt))
+    return f;  // the walk will read it again and fault
+  CachedContext ctx;
+  ctx.fpd = ce.fpd();
+  ctx.tt = ce.tt();
+  ctx.aw = ce.aw();
+  ctx.did = ce.did();
+  ctx.slptptr = ce.slptptr();
+  c.context.insert(sid, ctx);
+  f.domain = CachedDomain{ctx.did, ctx.fpd, ctx.tt};
+  return f;
+}
+
 WalkResult PageWalker::translate(const TranslationRequest& req, uint64_t start_ps) {
   using vtd::FaultReason;
   Caches& c = *caches_;
@@ -227,7 +261,7 @@ WalkResult PageWalker::translate(const TranslationRequest& req, uint64_t start_p
   bool have_ctx = false;
   if (c.context.enabled()) {
     if (const CachedContext* e = c.context.find(req.sid)) {
-      ++c.context_hits;
+      if (!req.context_fetched) ++c.context_hits;
       t += uint64_t{cfg_.context_cache_hit_cycles} * cfg_.cycle_ps;
       ctx = *e;
       have_ctx = true;

@@ -35,6 +35,8 @@ struct TranslationRequest {
   uint64_t iova = 0;
   bool write = false;
   core::AddressType at = core::AddressType::kUntranslated;
+  // The context was just fetched (fetch_context): its cache lookup is not counted again.
+  bool context_fetched = false;
 };
 
 struct WalkResult {
@@ -71,6 +73,17 @@ class PageWalker {
     unsigned tt = 0;
   };
   std::optional<CachedDomain> cached_context(uint16_t sid);
+  // On a context-cache miss the hardware reads the root and context entries first, then looks up
+  // the IOTLB with the domain they give: only an IOTLB miss walks the paging structures. This is
+  // that first step: counts a context-cache miss, reads both entries (timed, from start_ps) and
+  // caches a usable context. nullopt `domain` when the entries fault (the caller's walk reports
+  // it).
+  struct ContextFetch {
+    std::optional<CachedDomain> domain;
+    uint64_t done_ps = 0;
+    unsigned mem_reads = 0;
+  };
+  ContextFetch fetch_context(uint16_t sid, uint64_t start_ps);
 
   // SRTP: latch RTADDR. Invalidates nothing: software must invalidate the caches itself.
   void set_root_table(uint64_t rtaddr);

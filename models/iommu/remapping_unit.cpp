@@ -296,13 +296,24 @@ void RemappingUnit::dma_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
 
 RemappingUnit::Translation RemappingUnit::translate(uint16_t sid, uint64_t iova, bool write,
                                                     core::AddressType at, uint64_t arrival) {
-  const uint64_t t = arrival + hit_ps_;
+  uint64_t t = arrival + hit_ps_;
   RidStats& rs = rid_stats(sid);
   // The IOTLB is tagged by domain: the context-cache lookup that yields it runs alongside the IOTLB
-  // lookup. Without a cached context the request walks (reading the context entry). A translation
-  // request needs a context that allows ATS (TT = 1), found in the context cache or by the walk.
+  // lookup. Without a cached context the root and context entries are read first and the IOTLB is
+  // looked up with their domain; only a miss there walks. A context that faults is left to the
+  // walk, which reports it. A translation request needs a context that allows ATS (TT = 1).
   const bool translation_request = at == core::AddressType::kTranslationRequest;
-  const auto ctx = walker_->cached_context(sid);
+  auto ctx = walker_->cached_context(sid);
+  bool fetched = false;
+  if (!ctx) {
+    const auto f = walker_->fetch_context(sid, arrival);
+    if (f.domain) {
+      ctx = f.domain;
+      fetched = true;
+      walk_mem_reads_ += f.mem_reads;
+      t = std::max(t, f.done_ps);
+    }
+  }
   if (ctx && translation_request && ctx->tt != vtd::kTtDeviceTlb) {
     Translation r;
     r.done_ps = t;
@@ -343,17 +354,19 @@ RemappingUnit::Translation RemappingUnit::translate(uint16_t sid, uint64_t iova,
   }
   ++*misses_;
   ++rs.misses;
-  return walk(sid, iova, write, at, t);
+  return walk(sid, iova, write, at, t, fetched);
 }
 
 RemappingUnit::Translation RemappingUnit::walk(uint16_t sid, uint64_t iova, bool write,
-                                               core::AddressType at, uint64_t t) {
+                                               core::AddressType at, uint64_t t,
+                                               bool context_fetched) {
   const uint64_t start = walk_slots_.next_start(sc_time::from_value(t)).value();
   TranslationRequest req;
   req.sid = sid;
   req.iova = iova;
   req.write = write;
   req.at = at;
+  req.context_fetched = context_fetched;
   WalkResult w = walker_->translate(req, start);
   walk_slots_.acquire(sc_time::from_value(t), sc_time::from_value(w.done_ps - start));
   ++walks_;

@@ -122,7 +122,8 @@ class RemappingUnit : public sc_core::sc_module {
   unsigned int mmio_debug(tlm::tlm_generic_payload& p);
   Translation translate(uint16_t sid, uint64_t iova, bool write, core::AddressType at,
                         uint64_t arrival_ps);
-  Translation walk(uint16_t sid, uint64_t iova, bool write, core::AddressType at, uint64_t t_ps);
+  Translation walk(uint16_t sid, uint64_t iova, bool write, core::AddressType at, uint64_t t_ps,
+                   bool context_fetched = false);
   void prefetch(uint16_t sid, uint16_t did, uint64_t iova, uint64_t t_ps);
   void fault(uint16_t sid, uint64_t iova, bool write, vtd::FaultReason reason, bool record);
   void invalidate_context(vtd::Granularity g, uint16_t did, uint16_t sid, unsigned fm);

@@ -299,7 +299,7 @@ void SriovNic::engine() {
   const uint64_t quantum = std::max<uint64_t>(tlm::tlm_global_quantum::instance().get().value(), 1);
   for (;;) {
     const uint64_t ready = next_ready();
-    const uint64_t work_at = ready == kNever ? kNever : std::max(ready, slots_.earliest());
+    const uint64_t work_at = ready == kNever ? kNever : std::max(ready, engine_free_ps_);
     const uint64_t event_at = events_.empty() ? kNever : events_.top().time_ps;
     const uint64_t step_at = steps_.empty() ? kNever : steps_.top().ready_ps;
     const uint64_t at = std::min({work_at, event_at, step_at});
@@ -386,9 +386,11 @@ void SriovNic::begin(unsigned function, const Work& w, uint64_t t) {
   }
   st.index = q.cache.front().index;
   st.d = q.cache.front().d;
-  const uint64_t ready = std::max(t, q.cache.front().ready_ps);
+  // The engine is busy with this descriptor for processing_ns (while its fetch, if any, runs).
+  engine_free_ps_ = std::max(engine_free_ps_, t) + ps(config_.processing_ns);
+  const uint64_t ready = std::max(engine_free_ps_, q.cache.front().ready_ps);
   q.cache.pop_front();
-  schedule(std::move(st), ready + ps(config_.processing_ns));
+  schedule(std::move(st), ready);
 }
 
 // The next step of a packet in service: payload, write-back, completion.
@@ -408,7 +410,7 @@ void SriovNic::advance(Step& st) {
         st.buf.resize(st.w.bytes);
         fill_payload(st.buf.data(), st.w.bytes, st.function, st.w.seq, st.w.arrival_ps);
         const uint32_t len = std::min<uint32_t>(st.w.bytes, d.length);
-        if (!dma_op(f, false, true, d.addr, st.buf.data(), len, t)) {
+        if (!dma_op(f, false, true, d.addr, st.buf.data(), len, t, &st.landed_ps)) {
           ++f.rx_error_drops;
           return;
         }
@@ -437,12 +439,12 @@ void SriovNic::advance(Step& st) {
       uint8_t wb[kDescriptorBytes];
       d.encode(wb);
       if (!dma_op(f, tx, true, q.base + uint64_t{st.index} * kDescriptorBytes, wb, kDescriptorBytes,
-                  t)) {
+                  t, &st.landed_ps)) {
         if (!tx) ++f.rx_error_drops;
         return;
       }
-      st.stage = Step::kDone;
-      return schedule(std::move(st), t);
+      st.stage = Step::kDone;  // done once the write-back is in memory
+      return schedule(std::move(st), std::max(t, st.landed_ps));
     }
     case Step::kDone:
       break;
@@ -484,9 +486,9 @@ bool SriovNic::fetch_descriptors(Function& f, bool tx, uint64_t& t) {
 // (R = W = 0: unmapped, or no permission) or says U sends the rest untranslated: the IOMMU then
 // decides, and faults, as for any untranslated request.
 bool SriovNic::dma_op(Function& f, bool tx, bool write, uint64_t addr, uint8_t* data, unsigned len,
-                      uint64_t& t) {
+                      uint64_t& t, uint64_t* landed) {
   if (!ats_enabled(f))
-    return transfer(f, tx, write, addr, data, len, core::AddressType::kUntranslated, t);
+    return transfer(f, tx, write, addr, data, len, core::AddressType::kUntranslated, t, landed);
   unsigned done = 0;
   while (done < len) {
     const uint64_t a = addr + done;
@@ -496,11 +498,11 @@ bool SriovNic::dma_op(Function& f, bool tx, bool write, uint64_t addr, uint8_t* 
       tr = f.atc->lookup(a, write);
     }
     if (!tr || tr->untranslated_only)
-      return transfer(f, tx, write, a, data + done, len - done, core::AddressType::kUntranslated,
-                      t);
+      return transfer(f, tx, write, a, data + done, len - done, core::AddressType::kUntranslated, t,
+                      landed);
     const uint64_t piece = std::min<uint64_t>(len - done, tr->untranslated.last() - a + 1);
     if (!transfer(f, tx, write, tr->translate(a), data + done, static_cast<unsigned>(piece),
-                  core::AddressType::kTranslated, t))
+                  core::AddressType::kTranslated, t, landed))
       return false;
     done += static_cast<unsigned>(piece);
   }
@@ -569,10 +571,12 @@ void SriovNic::invalidate_request(const pcie::InvalidateRequest& r, uint64_t now
 }
 
 bool SriovNic::transfer(Function& f, bool tx, bool write, uint64_t addr, uint8_t* data,
-                        unsigned len, core::AddressType at, uint64_t& t) {
+                        unsigned len, core::AddressType at, uint64_t& t, uint64_t* landed) {
   const uint64_t now = sc_core::sc_time_stamp().value();
-  uint64_t start = slots_.take(std::max(t, now));
-  if (!write) start = tags_.take(start);
+  // Non-posted requests hold a slot (and a tag) until their completion; posted writes leave at
+  // once, paced by the link and its posted credits.
+  uint64_t start = std::max(t, now);
+  if (!write) start = tags_.take(slots_.take(start));
   tlm::tlm_generic_payload p;
   core::PcieExtension ext;
   ext.requester_id = rid(f.index);
@@ -600,9 +604,12 @@ bool SriovNic::transfer(Function& f, bool tx, bool write, uint64_t addr, uint8_t
                 core::EventArgs().rid(ext.requester_id).hex("addr", addr).num("bytes", len));
   }
   p.clear_extension(&ext);
-  slots_.put(done);
-  if (!write) tags_.put(done);
-  t = done;
+  if (!write) {
+    slots_.put(done);
+    tags_.put(done);
+  }
+  t = write ? start : done;
+  if (landed) *landed = std::max(*landed, done);
   if (ok && at == core::AddressType::kTranslated)
     ats_tracker_.on_translated(ext.requester_id, done);
   if (!ok) {

@@ -102,6 +102,7 @@ class SriovNic : public sc_core::sc_module {
     uint32_t index = 0;
     Descriptor d;
     std::vector<uint8_t> buf;
+    uint64_t landed_ps = 0;  // when its posted writes reached memory
     bool operator>(const Step& o) const {
       return ready_ps != o.ready_ps ? ready_ps > o.ready_ps : order > o.order;
     }
@@ -143,11 +144,14 @@ class SriovNic : public sc_core::sc_module {
   void advance(Step& s);
   void schedule(Step s, uint64_t ready_ps);
   bool fetch_descriptors(Function& f, bool tx, uint64_t& t);
+  // A DMA ready at t. A read returns with t = its completion; a posted write with t = its issue
+  // (the engine moves on; PCIe keeps posted writes in order), and *landed = the latest time one of
+  // its writes reached memory.
   bool dma_op(Function& f, bool tx, bool write, uint64_t addr, uint8_t* data, unsigned len,
-              uint64_t& t);
+              uint64_t& t, uint64_t* landed = nullptr);
   // One request as it goes on the link (AT untranslated, translation request or translated).
   bool transfer(Function& f, bool tx, bool write, uint64_t addr, uint8_t* data, unsigned len,
-                core::AddressType at, uint64_t& t);
+                core::AddressType at, uint64_t& t, uint64_t* landed);
   // ATS: whether the function may use it (nic.ats and its ATS capability enabled); a translation
   // request for addr's page, whose answer goes into its cache.
   bool ats_enabled(const Function& f) const;
@@ -173,6 +177,7 @@ class SriovNic : public sc_core::sc_module {
   core::Timeline line_{1};  // TX wire
   pcie::AtsInvalidationTracker ats_tracker_;
   unsigned rr_ = 0, rr_credit_ = 0;
+  uint64_t engine_free_ps_ = 0;  // the engine processes one descriptor at a time
   sc_core::sc_time start_at_ = sc_core::SC_ZERO_TIME;
   uint64_t start_ps_ = 0;
   bool started_ = false;
