@@ -277,10 +277,11 @@ std::string Platform::describe_platform() const {
 std::string Platform::describe_workload() const {
   const auto& e = endpoint_->config();
   static const char* patterns[] = {"random", "sequential", "cyclic"};
+  const char* direction = e.read_back ? "write+read " : e.write ? "write " : "read ";
   std::ostringstream os;
-  os << "dma " << (e.write ? "write " : "read ") << e.transfer_bytes << " B, "
-     << patterns[static_cast<int>(e.pattern)] << " in " << e.window_bytes << " B, " << e.in_flight()
-     << " in flight, " << e.requests << " requests, host cache " << kHostCache.get(config_);
+  os << "dma " << direction << e.transfer_bytes << " B, " << patterns[static_cast<int>(e.pattern)]
+     << " in " << e.window_bytes << " B, " << e.in_flight() << " in flight, " << e.requests
+     << " requests, host cache " << kHostCache.get(config_);
   if (iommu_) os << ", " << kPageSize.get(config_) / 1024 << " KiB pages";
   return os.str();
 }
