@@ -26,6 +26,10 @@ const core::IntParam kAw{"driver.aw", 2,
                          "Address width the driver gives the device's domain: 1 = 39-bit 3-level, "
                          "2 = 48-bit 4-level (Linux's default), 3 = 57-bit 5-level",
                          std::vector<int64_t>{1, 2, 3}};
+const core::BoolParam kBringUp{
+    "driver.bring_up", true,
+    "With the IOMMU on, the driver brings it up at boot, attaches the endpoint and maps the DMA "
+    "window; false leaves the IOMMU as at reset, for software of one's own (a testbench)"};
 const core::EnumParam kInvalidation{
     "driver.invalidation",
     "queued",
@@ -137,6 +141,7 @@ Platform::Platform(sc_core::sc_module_name name, const core::Config& config,
   ir_enabled_ = iommu::ir_enabled_param(config);
   if (ir_enabled_) {
     if (!iommu_) throw core::ConfigError("iommu.ir.enabled needs iommu.enabled=true");
+    if (!kBringUp.get(config)) throw core::ConfigError("iommu.ir.enabled needs driver.bring_up");
     if (!iommu_->config().caps.ir)
       throw core::ConfigError("iommu.ir.enabled needs iommu.ecap.ir=true");
     if (kInvalidation.get(config) != "queued")
@@ -201,7 +206,7 @@ void Platform::start_of_simulation() {
   // Boot, before any device runs and before time advances: bindings are complete now, so the CPU
   // stub's accesses can travel through the root complex.
   if (enumerator_) enumerator_->enumerate();
-  if (iommu_) bring_up_iommu();
+  if (iommu_ && kBringUp.get(config_)) bring_up_iommu();
   if (ep_cfg_.raises_interrupts()) program_interrupts();
   // The device starts once boot's own traffic has drained, so none of it queues ahead of the
   // workload.
