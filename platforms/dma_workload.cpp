@@ -72,7 +72,7 @@ class DmaWorkload : public Workload {
   pcie::DmaEndpoint& endpoint() { return *endpoint_; }
 
   void boot(Fabric& f) override {
-    if (f.iommu) {
+    if (f.iommu && f.iommu_up) {
       const uint16_t domain = 1;
       f.driver->attach_device(cfg_.requester_id, domain, f.driver_aw);
       f.driver->map(domain, map_base_, map_base_ + (hpa_base_ - cfg_.window_base), map_bytes_,
@@ -91,7 +91,8 @@ class DmaWorkload : public Workload {
     const auto& e = endpoint_->config();
     static const char* patterns[] = {"random", "sequential", "cyclic"};
     std::ostringstream os;
-    os << "dma " << (e.write ? "write " : "read ") << e.transfer_bytes << " B, "
+    os << "dma " << (e.read_back ? "write+read " : e.write ? "write " : "read ") << e.transfer_bytes
+       << " B, "
        << patterns[static_cast<int>(e.pattern)] << " in " << e.window_bytes << " B, "
        << e.in_flight() << " in flight, " << e.requests << " requests, host cache "
        << kHostCache.get(config_);

@@ -21,6 +21,10 @@ const core::IntParam kAw{"driver.aw", 2,
                          "Address width the driver gives each domain: 1 = 39-bit 3-level, "
                          "2 = 48-bit 4-level (Linux's default), 3 = 57-bit 5-level",
                          std::vector<int64_t>{1, 2, 3}};
+const core::BoolParam kBringUp{
+    "driver.bring_up", true,
+    "With the IOMMU on, the driver brings it up at boot, attaches the endpoint and maps the DMA "
+    "window; false leaves the IOMMU as at reset, for software of one's own (a testbench)"};
 const core::EnumParam kInvalidation{
     "driver.invalidation",
     "queued",
@@ -87,6 +91,7 @@ Platform::Platform(sc_core::sc_module_name name, const core::Config& config,
   }
   if (iommu::ir_enabled_param(config)) {
     if (!iommu_) throw core::ConfigError("iommu.ir.enabled needs iommu.enabled=true");
+    if (!kBringUp.get(config)) throw core::ConfigError("iommu.ir.enabled needs driver.bring_up");
     if (!iommu_->config().caps.ir)
       throw core::ConfigError("iommu.ir.enabled needs iommu.ecap.ir=true");
     if (kInvalidation.get(config) != "queued")
@@ -111,6 +116,9 @@ Platform::Platform(sc_core::sc_module_name name, const core::Config& config,
   }
 
   const std::string kind = workload_kind(config);
+  if (iommu_ && !fabric_->iommu_up && kind != "dma")
+    throw core::ConfigError("driver.bring_up=false leaves the IOMMU to software of one's own: "
+                            "only workload.kind=dma supports it");
   if (kind == "dma")
     workload_ = make_dma_workload(*fabric_);
   else if (kind == "nic")
@@ -168,6 +176,7 @@ void Platform::build_iommu(const core::Config& config) {
       std::make_unique<cpu_stub::IommuDriver>(*cpu_, iommu_cfg.mmio_base, *table_pages_, opts);
   fabric_->iommu = iommu_.get();
   fabric_->driver = driver_.get();
+  fabric_->iommu_up = kBringUp.get(config);
   fabric_->driver_aw = aw;
   fabric_->tables_base = tables;
   fabric_->tables_bytes = tables_bytes;
@@ -177,7 +186,7 @@ void Platform::start_of_simulation() {
   // Boot, before any device runs and before time advances: bindings are complete now, so the CPU
   // stub's accesses can travel through the root complex.
   if (enumerator_) enumerator_->enumerate();
-  if (driver_) {
+  if (driver_ && fabric_->iommu_up) {
     driver_->bring_up();
     if (fabric_->ir_enabled) driver_->enable_interrupt_remapping();
   }

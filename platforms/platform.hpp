@@ -58,6 +58,7 @@ class Platform : public sc_core::sc_module {
   iommu::RemappingUnit* iommu() { return iommu_.get(); }
   cpu_stub::IommuDriver* iommu_driver() { return driver_.get(); }
   cpu_stub::InterruptController& interrupts() { return *irq_; }
+  // The CPU stub's port: register accesses through the root complex, functional memory access.
   cpu_stub::CpuPort& cpu() { return *cpu_; }
   bool finished() const { return workload_->finished(); }
   // Two lines for the summary: the platform, the workload.

@@ -48,6 +48,9 @@ struct Fabric {
   cpu_stub::IommuDriver* driver = nullptr;
   cpu_stub::PciEnumerator* enumerator = nullptr;
   bool ir_enabled = false;
+  // The driver brings the IOMMU up at boot (driver.bring_up); false leaves it at reset for
+  // software of one's own, and workloads then set up no domains.
+  bool iommu_up = false;
   unsigned driver_aw = 2;    // driver.aw
   uint64_t tables_base = 0;  // driver.tables_base: the driver's own region
   uint64_t tables_bytes = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 
 #include <iovsim/core/bitfield.hpp>
 
@@ -29,6 +30,12 @@ const core::IntParam kInterleave{
     "memory.interleave_bytes", 256,
     "Channel interleaving granule: consecutive bytes mapped to one channel",
     std::vector<int64_t>{64, 128, 256, 512, 1024, 2048, 4096}};
+const core::BoolParam kReadsWait{
+    "memory.reads_wait_for_writes", false,
+    "A read of a line that an earlier write has not committed yet starts when that write commits "
+    "(a read may not pass a posted write to the same data); false: it does not wait"};
+constexpr unsigned kLineShift = 6;         // 64-byte lines
+constexpr std::size_t kCommitting = 4096;  // lines remembered before committed ones are pruned
 }  // namespace
 
 HostMemoryConfig HostMemoryConfig::from(const core::Config& c) {
@@ -39,6 +46,7 @@ HostMemoryConfig HostMemoryConfig::from(const core::Config& c) {
   m.bandwidth_gbps = kBandwidth.get(c);
   m.channels = static_cast<unsigned>(kChannels.get(c));
   m.interleave_bytes = static_cast<uint64_t>(kInterleave.get(c));
+  m.reads_wait_for_writes = kReadsWait.get(c);
   return m;
 }
 
@@ -57,6 +65,8 @@ HostMemory::HostMemory(sc_core::sc_module_name name, const HostMemoryConfig& con
       read_bytes_(stats_.add_counter("read_bytes", "Bytes read")),
       write_bytes_(stats_.add_counter("write_bytes", "Bytes written")),
       warm_accesses_(stats_.add_counter("llc_hits", "Accesses served by the last-level cache")),
+      ordered_reads_(stats_.add_counter(
+          "ordered_reads", "Reads that waited for an earlier write to their lines to commit")),
       errors_(
           stats_.add_counter("errors", "Accesses outside memory or with unsupported attributes")),
       wait_ns_(stats_.add_scalar("channel_wait_ns",
@@ -132,6 +142,16 @@ void HostMemory::b_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
     ++writes_;
     write_bytes_ += len;
   }
+  uint64_t arrival_ps = 0;  // only with reads_wait_for_writes
+  if (config_.reads_wait_for_writes) {
+    arrival_ps = (sc_core::sc_time_stamp() + delay).value();
+    if (p.is_read() && !committing_.empty()) {
+      if (const uint64_t wait = write_wait(addr, len, arrival_ps)) {
+        ++ordered_reads_;
+        delay += sc_time::from_value(wait);
+      }
+    }
+  }
   bool warm = !warm_.empty() && is_warm(addr);
   if (warm) ++warm_accesses_;
   if (ps_per_byte_per_channel_ > 0) {
@@ -143,8 +163,34 @@ void HostMemory::b_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
     delay += (start - arrival) + service;
   }
   delay += warm ? llc_latency_ : dram_latency_;
+  if (config_.reads_wait_for_writes && p.is_write())
+    record_write(addr, len, arrival_ps, (sc_core::sc_time_stamp() + delay).value());
   p.set_dmi_allowed(true);
   p.set_response_status(tlm::TLM_OK_RESPONSE);
+}
+
+uint64_t HostMemory::write_wait(uint64_t addr, unsigned len, uint64_t arrival) const {
+  uint64_t wait = 0;
+  for (uint64_t line = addr >> kLineShift; line <= (addr + len - 1) >> kLineShift; ++line) {
+    const auto it = committing_.find(line);
+    // Only a write that arrived first orders the read; a later one (processed earlier by temporal
+    // decoupling) does not.
+    if (it != committing_.end() && it->second.first <= arrival && it->second.second > arrival)
+      wait = std::max(wait, it->second.second - arrival);
+  }
+  return wait;
+}
+
+void HostMemory::record_write(uint64_t addr, unsigned len, uint64_t arrival, uint64_t commit) {
+  if (committing_.size() >= std::max(prune_at_, kCommitting)) {
+    const uint64_t now = sc_core::sc_time_stamp().value();
+    for (auto it = committing_.begin(); it != committing_.end();)
+      it = it->second.second <= now ? committing_.erase(it) : std::next(it);
+    // Writes still committing stay; the next sweep waits until the map has doubled again.
+    prune_at_ = 2 * committing_.size();
+  }
+  for (uint64_t line = addr >> kLineShift; line <= (addr + len - 1) >> kLineShift; ++line)
+    committing_[line] = {arrival, commit};
 }
 
 bool HostMemory::get_direct_mem_ptr(tlm::tlm_generic_payload& p, tlm::tlm_dmi& dmi) {

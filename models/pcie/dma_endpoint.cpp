@@ -15,8 +15,11 @@ namespace iovsim::pcie {
 using sc_core::sc_time;
 
 namespace {
-const core::EnumParam kDirection{
-    "workload.direction", "read", "DMA direction (dma workload)", {"read", "write"}};
+const core::EnumParam kDirection{"workload.direction",
+                                 "read",
+                                 "DMA direction (dma workload); write_read: a write, then a read "
+                                 "of the same bytes (pcie-bench's WRRD), timed together",
+                                 {"read", "write", "write_read"}};
 const core::IntParam kTransfer{"workload.transfer_bytes", 64, "Bytes per DMA request",
                                core::Range{1, double(1 << 20)}};
 const core::IntParam kWindow{"workload.window_bytes", 1 << 20,
@@ -59,11 +62,17 @@ const core::RealParam kInterval{
     "endpoint.issue_interval_ns", 2,
     "Minimum time between two request issues by the DMA engine (ns; not ideal)",
     core::Range{0, 1e6}};
+const core::RealParam kReadData{
+    "endpoint.read_data_gbps", 0,
+    "Rate at which the DMA engine moves a read's data into device memory once it has arrived "
+    "(Gb/s, per request: reads in flight overlap); 0 = no cost",
+    core::Range{0, 1e6}};
 }  // namespace
 
 DmaEndpointConfig DmaEndpointConfig::from(const core::Config& c) {
   DmaEndpointConfig d;
-  d.write = kDirection.get(c) == "write";
+  d.write = kDirection.get(c) != "read";
+  d.read_back = kDirection.get(c) == "write_read";
   d.transfer_bytes = static_cast<uint64_t>(kTransfer.get(c));
   d.window_bytes = static_cast<uint64_t>(kWindow.get(c));
   d.window_base = static_cast<uint64_t>(kBase.get(c));
@@ -76,6 +85,7 @@ DmaEndpointConfig DmaEndpointConfig::from(const core::Config& c) {
   d.msi_every = static_cast<uint64_t>(kMsiEvery.get(c));
   d.msi_interval_ns = kMsiInterval.get(c);
   d.issue_interval_ns = kInterval.get(c);
+  d.read_data_gbps = kReadData.get(c);
   if (d.transfer_bytes > d.window_bytes)
     throw core::ConfigError("workload.transfer_bytes (" + std::to_string(d.transfer_bytes) +
                             ") is larger than workload.window_bytes (" +
@@ -150,6 +160,12 @@ uint64_t DmaEndpoint::next_offset(uint64_t i) {
   return 0;
 }
 
+namespace {
+bool ok(const tlm::tlm_generic_payload& p, const core::PcieExtension& ext) {
+  return p.is_response_ok() && ext.status == core::CompletionStatus::kSC;
+}
+}  // namespace
+
 void DmaEndpoint::run() {
   const DmaEndpointConfig& c = config_;
   std::vector<uint8_t> buffer(c.transfer_bytes);
@@ -172,6 +188,11 @@ void DmaEndpoint::run() {
   for (unsigned s = 0; s < c.in_flight(); ++s) slots.push(start);
   const uint64_t interval =
       c.ideal ? 0 : static_cast<uint64_t>(std::llround(c.issue_interval_ns * 1000));
+  // The engine's time to store a read's data, in ps (0: none).
+  const uint64_t read_data_ps =
+      c.read_data_gbps > 0 ? static_cast<uint64_t>(
+                                 std::llround(8000.0 * double(c.transfer_bytes) / c.read_data_gbps))
+                           : 0;
   const uint64_t quantum = std::max<uint64_t>(tlm::tlm_global_quantum::instance().get().value(), 1);
   uint64_t next_issue = start, first_measured = 0, last_done = start;
   const uint64_t msi_interval_ps = static_cast<uint64_t>(std::llround(c.msi_interval_ns * 1000));
@@ -199,7 +220,18 @@ void DmaEndpoint::run() {
     ext->status = core::CompletionStatus::kSC;
     sc_time delay = sc_time::from_value(issue - now);
     dma->b_transport(p, delay);
-    const uint64_t done = now + delay.value();
+    if (c.read_back && ok(p, *ext)) {
+      // The read leaves right behind the posted write, without waiting for it: the host orders it.
+      p.set_command(tlm::TLM_READ_COMMAND);
+      p.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+      ext->posted = false;
+      delay = sc_time::from_value(issue - now);
+      dma->b_transport(p, delay);
+      p.set_command(tlm::TLM_WRITE_COMMAND);
+      ext->posted = true;
+    }
+    uint64_t done = now + delay.value();
+    if (read_data_ps && (!c.write || c.read_back) && ok(p, *ext)) done += read_data_ps;
     slots.push(done);
     last_done = std::max(last_done, done);
 
@@ -207,7 +239,7 @@ void DmaEndpoint::run() {
     if (auto* tl = core::EventTrace::active())
       tl->slice("endpoint", "dma", c.write ? "write" : "read", "dma", issue, done,
                 core::EventArgs().hex("iova", p.get_address()).num("size", c.transfer_bytes));
-    if (!p.is_response_ok() || ext->status != core::CompletionStatus::kSC) {
+    if (!ok(p, *ext)) {
       ++errors_;
       log_.debug("request ", i, " to 0x", std::hex, p.get_address(), std::dec, " completed with ",
                  core::to_string(ext->status));
@@ -343,6 +375,10 @@ void DmaEndpoint::pcie_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
   } else if (in_table && aligned) {
     std::memcpy(&v, p.get_data_ptr(), len);
     msix_->table_write(offset - kMsixTable, len, v);
+  } else if (offset == kRegIrqRequest && aligned) {
+    std::memcpy(&v, p.get_data_ptr(), len);
+    if (v < pending_since_.size())
+      raise_interrupt(static_cast<unsigned>(v), sc_core::sc_time_stamp().value() + delay.value());
   }
   p.set_response_status(tlm::TLM_OK_RESPONSE);
   // An unmask may have released a pending message: it leaves now.

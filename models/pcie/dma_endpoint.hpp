@@ -1,6 +1,7 @@
 // A synthetic DMA endpoint in the style of pcie-bench: issues `requests` DMA reads or writes of
-// `transfer_bytes` each to addresses in a window (random, sequential or cyclic), keeping up to
-// `outstanding` in flight (reads also limited by the function's tags).
+// `transfer_bytes` each (or a write followed by a read of the same bytes: pcie-bench's WRRD) to
+// addresses in a window (random, sequential or cyclic), keeping up to `outstanding` in flight
+// (reads also limited by the function's tags).
 //
 // The in-flight requests are independent streams run from one SystemC thread: each request starts
 // when a slot frees (and, unless the endpoint is ideal, no sooner than the engine's issue interval
@@ -33,6 +34,7 @@ enum class DmaPattern { kRandom, kSequential, kCyclic };
 struct DmaEndpointConfig {
   uint16_t requester_id = 0x0100;  // 01:00.0
   bool write = false;
+  bool read_back = false;  // with write: each request is a write, then a read of the same bytes
   uint64_t transfer_bytes = 64;
   uint64_t window_base = uint64_t{1} << 32;
   uint64_t window_bytes = uint64_t{1} << 20;
@@ -43,6 +45,7 @@ struct DmaEndpointConfig {
   uint64_t warmup_requests = 0;  // excluded from the workload statistics
   bool ideal = false;            // no engine limit of its own
   double issue_interval_ns = 2;  // engine: minimum time between two request issues (when not ideal)
+  double read_data_gbps = 0;     // engine: moving a read's data into device memory; 0 = no cost
   uint64_t seed = 1;             // set by the platform from the `seed` parameter
   uint64_t msi_every = 0;      // raise MSI-X vector 0 on completion of every N requests; 0 = never
   double msi_interval_ns = 0;  // or at the first completion after each interval; 0 = never
@@ -52,7 +55,9 @@ struct DmaEndpointConfig {
   // combinations.
   static DmaEndpointConfig from(const core::Config& config);
   // Requests in flight at once: outstanding, and for reads no more than tags.
-  unsigned in_flight() const { return write ? outstanding : std::min(outstanding, tags); }
+  unsigned in_flight() const {
+    return write && !read_back ? outstanding : std::min(outstanding, tags);
+  }
 };
 
 class DmaEndpoint : public sc_core::sc_module {
@@ -61,10 +66,11 @@ class DmaEndpoint : public sc_core::sc_module {
   // Requests from the root port: configuration requests (its config space) and MMIO to BAR0.
   tlm_utils::simple_target_socket_optional<DmaEndpoint> pcie_in{"pcie_in"};
 
-  // BAR0 (64 KiB, 64-bit): read-only registers, and the MSI-X table and PBA.
+  // BAR0 (64 KiB, 64-bit): read-only registers, the interrupt request register (a write of N
+  // raises MSI-X vector N, as a driver's self-test does), and the MSI-X table and PBA.
   static constexpr uint64_t kBar0Bytes = 64 * 1024;
   static constexpr uint32_t kRegId = 0x0, kRegStatus = 0x8, kRegCompleted = 0x10, kRegErrors = 0x18,
-                            kMsixTable = 0x2000, kMsixPba = 0x3000;
+                            kRegIrqRequest = 0x20, kMsixTable = 0x2000, kMsixPba = 0x3000;
   static constexpr uint32_t kStatusBmeBlocked = 1u << 0;
 
   DmaEndpoint(sc_core::sc_module_name name, const DmaEndpointConfig& config,

@@ -22,6 +22,18 @@ TEST_CASE("iovsim presets lists the default preset with its description") {
   CHECK(r.out.find("DMA") != std::string::npos);
 }
 
+TEST_CASE("iovsim presets lists xeon-e5-2630v4 with its one-line description") {
+  auto r = run_iovsim("presets", "presets_xeon");
+  REQUIRE(r.status == 0);
+  const auto at = r.out.find("\nxeon-e5-2630v4 ");
+  REQUIRE(at != std::string::npos);
+  const std::string line = r.out.substr(at + 1, r.out.find('\n', at + 1) - at - 1);
+  CHECK(line.find("Broadwell") != std::string::npos);
+  CHECK(line.find("calibrated") != std::string::npos);
+  // Names line up: the description starts in the same column as the default preset's.
+  CHECK(line.find_first_not_of(' ', 14) == r.out.find_first_not_of(' ', 7));
+}
+
 TEST_CASE("a preset can be named by its short name") {
   auto r = run_iovsim("run --quiet --config default --set workload.requests=100", "preset_name");
   CHECK(r.status == 0);

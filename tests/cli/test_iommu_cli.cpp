@@ -1,5 +1,6 @@
 // End-to-end runs with the IOMMU on: IOTLB hit counts against closed forms, the walk-slot bound on
-// throughput, superpages, the capture file, determinism and bad IOMMU configurations.
+// throughput, superpages, the capture file, determinism, bad IOMMU configurations, and an IOMMU
+// left at reset (driver.bring_up=false).
 #include <fstream>
 
 #include <catch2/catch.hpp>
@@ -138,4 +139,16 @@ TEST_CASE("the summary shows IOTLB hit rate, walks and translation latency") {
   REQUIRE(r.status == 0);
   for (const char* s : {"IOMMU (IOTLB", "hit rate", "page walks", "translation latency"})
     CHECK(r.out.find(s) != std::string::npos);
+}
+
+TEST_CASE("driver.bring_up=false leaves the IOMMU at reset: DMA passes untranslated") {
+  auto s = run_stats("--set driver.bring_up=false --set workload.requests=300", "no_bring_up");
+  CHECK(s["iommu.bypassed"].get<uint64_t>() == 300);
+  CHECK(s["iommu.walks"].get<uint64_t>() == 0);
+  CHECK(s["workload.errors"].get<uint64_t>() == 0);
+  auto r =
+      run_iovsim("--set iommu.enabled=true --set iommu.ir.enabled=true --set driver.bring_up=false",
+                 "ir_no_bring_up");
+  CHECK(r.status == 2);
+  CHECK(r.err.find("driver.bring_up") != std::string::npos);
 }

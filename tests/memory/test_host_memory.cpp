@@ -313,7 +313,10 @@ TEST_CASE("memory: HostMemoryConfig::from reads memory.*", "[memory]") {
   config.set("memory.channels", "3");
   config.set("memory.size_bytes", "1G");
   config.set("memory.interleave_bytes", "4K");
+  CHECK_FALSE(memory::HostMemoryConfig::from(config).reads_wait_for_writes);
+  config.set("memory.reads_wait_for_writes", "true");
   const auto c = memory::HostMemoryConfig::from(config);
+  CHECK(c.reads_wait_for_writes);
   CHECK(c.latency_ns == 120);
   CHECK(c.llc_latency_ns == 25);
   CHECK(c.bandwidth_gbps == Approx(76.8));
@@ -321,4 +324,32 @@ TEST_CASE("memory: HostMemoryConfig::from reads memory.*", "[memory]") {
   CHECK(c.size_bytes == (uint64_t{1} << 30));
   CHECK(c.interleave_bytes == 4096);
   CHECK_THROWS_AS(config.set("memory.channels", "0"), core::ConfigError);
+}
+
+TEST_CASE("memory: with reads_wait_for_writes, a read of a line still being written waits for it",
+          "[memory]") {
+  auto c = cold_80ns();
+  c.reads_wait_for_writes = true;
+  Bench b(c);
+  // A write arriving at 0 commits at 80 ns; a read of the same line arriving at 10 ns starts then.
+  CHECK(b.driver.timed(tlm::TLM_WRITE_COMMAND, 0x1000, 64) == ns(80));
+  CHECK(b.driver.timed(tlm::TLM_READ_COMMAND, 0x1020, 8, ns(10)) == ns(70 + 80));
+  // Another line, or a read after the commit, does not wait.
+  CHECK(b.driver.timed(tlm::TLM_READ_COMMAND, 0x1040, 64, ns(10)) == ns(80));
+  CHECK(b.driver.timed(tlm::TLM_READ_COMMAND, 0x1000, 64, ns(80)) == ns(80));
+  // A read that arrived before the write (processed later by temporal decoupling) does not wait.
+  CHECK(b.driver.timed(tlm::TLM_WRITE_COMMAND, 0x2000, 64, ns(100)) == ns(80));
+  CHECK(b.driver.timed(tlm::TLM_READ_COMMAND, 0x2000, 64, ns(50)) == ns(80));
+  // A read spanning two lines waits for the later of their writes.
+  CHECK(b.driver.timed(tlm::TLM_WRITE_COMMAND, 0x3000, 64) == ns(80));
+  CHECK(b.driver.timed(tlm::TLM_WRITE_COMMAND, 0x3040, 64, ns(10)) == ns(80));
+  CHECK(b.driver.timed(tlm::TLM_READ_COMMAND, 0x3000, 128, ns(20)) == ns(70 + 80));
+  CHECK(b.counter("memory.ordered_reads") == 2);
+}
+
+TEST_CASE("memory: without reads_wait_for_writes, reads never wait for writes", "[memory]") {
+  Bench b(cold_80ns());
+  CHECK(b.driver.timed(tlm::TLM_WRITE_COMMAND, 0x1000, 64) == ns(80));
+  CHECK(b.driver.timed(tlm::TLM_READ_COMMAND, 0x1000, 64, ns(10)) == ns(80));
+  CHECK(b.counter("memory.ordered_reads") == 0);
 }

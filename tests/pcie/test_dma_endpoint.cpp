@@ -3,6 +3,7 @@
 // StubTarget whose fixed latency (optionally with k servers) stands for the link, root complex and
 // memory.
 #include <algorithm>
+#include <cstring>
 #include <set>
 #include <vector>
 
@@ -425,4 +426,103 @@ TEST_CASE("endpoint: config space and BAR0 answer requests from the root port", 
   // BAR0: 64-bit prefetchable 64 KiB: sizing reads back ~0xFFFF with the flags 0b1100.
   cs.write(pcie::kCfgBar0, 4, 0xFFFFFFFF);
   CHECK(cs.read(pcie::kCfgBar0, 4) == 0xFFFF000C);
+}
+
+TEST_CASE("endpoint: read_data_gbps adds each read's data movement to its latency",
+          "[dma_endpoint]") {
+  pcie::DmaEndpointConfig c = base_config(4);
+  c.read_data_gbps = 51.2;  // 64 B in 10 ns
+  Bench b(c, ns(100));
+  b.run();
+  // The slot frees once the data is stored: issues 110 ns apart.
+  CHECK(b.arrivals() == times_ns({0, 110, 220, 330}));
+  CHECK(b.real("workload.latency_ns.mean") == Approx(110));
+}
+
+TEST_CASE("endpoint: read_data_gbps does not apply to writes", "[dma_endpoint]") {
+  pcie::DmaEndpointConfig c = base_config(2);
+  c.write = true;
+  c.read_data_gbps = 51.2;
+  Bench b(c, ns(100));
+  b.run();
+  CHECK(b.arrivals() == times_ns({0, 100}));
+  CHECK(b.real("workload.latency_ns.mean") == Approx(100));
+}
+
+TEST_CASE("endpoint: write_read sends a write, then a read of the same bytes, timed together",
+          "[dma_endpoint]") {
+  core::Config config;
+  config.set("workload.direction", "write_read");
+  config.set("endpoint.read_data_gbps", "25.6");
+  pcie::DmaEndpointConfig c = pcie::DmaEndpointConfig::from(config);
+  CHECK(c.write);
+  CHECK(c.read_back);
+  CHECK(c.read_data_gbps == Approx(25.6));
+  c.tags = 2;
+  c.outstanding = 8;
+  CHECK(c.in_flight() == 2);  // the read holds a tag
+
+  pcie::DmaEndpointConfig one = base_config(2);
+  one.write = one.read_back = true;
+  Bench b(one, ns(100));
+  b.run();
+  // Write and read leave together; the request completes when the read does.
+  REQUIRE(b.target.seen.size() == 4);
+  for (int i = 0; i < 2; ++i) {
+    const auto& wr = b.target.seen[2 * i];
+    const auto& rd = b.target.seen[2 * i + 1];
+    CHECK(wr.write);
+    CHECK(wr.posted);
+    CHECK_FALSE(rd.write);
+    CHECK_FALSE(rd.posted);
+    CHECK(rd.address == wr.address);
+    CHECK(rd.arrival == wr.arrival);
+  }
+  CHECK(b.arrivals() == times_ns({0, 0, 100, 100}));
+  CHECK(b.counter("workload.transactions") == 2);
+  CHECK(b.counter("workload.bytes") == 2 * 64);
+  CHECK(b.real("workload.latency_ns.mean") == Approx(100));
+}
+
+TEST_CASE("endpoint: a BAR0 interrupt request raises that MSI-X vector", "[dma_endpoint]") {
+  core::StatGroup root;
+  pcie::DmaEndpoint ep("endpoint", base_config(1), &root);
+  StubTarget target("target", ns(10));
+  iovsim::test::Driver cpu("cpu");
+  ep.dma.bind(target.socket);
+  cpu.socket.bind(ep.pcie_in);
+  auto& cs = ep.config_space();
+  const uint64_t bar0 = 0xC0000000;
+  cs.write(pcie::kCfgBar0, 4, static_cast<uint32_t>(bar0));
+  cs.write(pcie::kCfgBar0 + 4, 4, 0);
+  cs.write(pcie::kCfgCommand, 2, pcie::kCmdMemorySpace);
+  auto mmio_write = [&](uint64_t offset, uint32_t v) {
+    iovsim::test::Txn t(tlm::TLM_WRITE_COMMAND, bar0 + offset, 4);
+    std::memcpy(t.data.data(), &v, 4);
+    cpu.send(t);
+    return t.p.is_response_ok();
+  };
+  const uint64_t entry = pcie::DmaEndpoint::kMsixTable + 16 * 3;  // vector 3
+  CHECK(mmio_write(entry + 0, 0xFEE00000));
+  CHECK(mmio_write(entry + 8, 0x45));
+  CHECK(mmio_write(entry + 12, 0));  // unmask
+  // Disabled MSI-X: the request is lost (counted), nothing is sent.
+  CHECK(mmio_write(pcie::DmaEndpoint::kRegIrqRequest, 3));
+  CHECK(target.seen.empty());
+  const uint16_t cap = cs.find_capability(pcie::kCapMsix);
+  cs.write(cap + 2, 2, pcie::kMsixCtrlEnable);
+  CHECK(mmio_write(pcie::DmaEndpoint::kRegIrqRequest, 3));
+  REQUIRE(target.seen.size() == 1);
+  CHECK(target.seen[0].address == 0xFEE00000);
+  CHECK(target.seen[0].write);
+  uint32_t data = 0;
+  std::memcpy(&data, target.seen[0].data.data(), 4);
+  CHECK(data == 0x45);
+  // A vector beyond the table is ignored.
+  CHECK(mmio_write(pcie::DmaEndpoint::kRegIrqRequest, 8));
+  CHECK(target.seen.size() == 1);
+  core::StatMap m;
+  root.collect(m);
+  CHECK(std::get<uint64_t>(m.at("workload.interrupts")) == 1);
+  CHECK(std::get<uint64_t>(m.at("workload.interrupts_lost")) == 1);
 }
