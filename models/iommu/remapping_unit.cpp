@@ -131,6 +131,9 @@ RemappingUnit::RemappingUnit(sc_core::sc_module_name name, const RemappingUnitCo
       faults_(stats_.add_counter("faults", "DMA remapping and interrupt remapping faults")),
       faults_recorded_(
           stats_.add_counter("faults_recorded", "Faults written to a fault-recording register")),
+      interrupt_window_blocked_(stats_.add_counter(
+          "interrupt_window_blocked",
+          "Requests to the interrupt window that are not DWORD writes: blocked with UR")),
       bypassed_(
           stats_.add_counter("bypassed", "Requests passed untranslated (translation disabled)")),
       prefetch_walks_(
@@ -447,6 +450,8 @@ void RemappingUnit::msi_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
   const uint64_t now = now_ps();
   const uint64_t arrival = now + delay.value();
   if (!p.is_write() || p.get_data_length() != 4) {
+    // Only a DWORD write is an interrupt request; anything else there is refused (UR).
+    ++interrupt_window_blocked_;
     p.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
     return;
   }

@@ -164,6 +164,7 @@ class RemappingUnit : public sc_core::sc_module {
   core::Counter& coalesced_;
   core::Counter& faults_;
   core::Counter& faults_recorded_;
+  core::Counter& interrupt_window_blocked_;
   core::Counter& bypassed_;
   core::Counter& prefetch_walks_;
   core::Counter& translated_;

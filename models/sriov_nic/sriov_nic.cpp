@@ -519,7 +519,7 @@ bool SriovNic::translate(Function& f, bool tx, uint64_t addr, uint64_t& t) {
   uint8_t data[8] = {};
   tlm::tlm_generic_payload p;
   core::PcieExtension ext;
-  pcie::make_translation_request(p, ext, rid(f.index), addr, data, 1);
+  pcie::make_translation_request(p, ext, requester(f.index), addr, data, 1);
   const uint64_t now = sc_core::sc_time_stamp().value();
   const uint64_t start = tags_.take(slots_.take(std::max(t, now)));
   sc_time delay = sc_time::from_value(start - now);
@@ -579,7 +579,7 @@ bool SriovNic::transfer(Function& f, bool tx, bool write, uint64_t addr, uint8_t
   if (!write) start = tags_.take(slots_.take(start));
   tlm::tlm_generic_payload p;
   core::PcieExtension ext;
-  ext.requester_id = rid(f.index);
+  ext.requester_id = requester(f.index);
   ext.posted = write;
   ext.at = at;
   p.set_extension(&ext);
@@ -617,6 +617,24 @@ bool SriovNic::transfer(Function& f, bool tx, bool write, uint64_t addr, uint8_t
     stop_queue(f, tx, addr);
   }
   return ok;
+}
+
+bool SriovNic::probe_dma(unsigned function, uint64_t addr) {
+  uint32_t data = 0;
+  tlm::tlm_generic_payload p;
+  core::PcieExtension ext;
+  ext.requester_id = requester(function);
+  p.set_extension(&ext);
+  p.set_command(tlm::TLM_READ_COMMAND);
+  p.set_address(addr);
+  p.set_data_ptr(reinterpret_cast<unsigned char*>(&data));
+  p.set_data_length(4);
+  p.set_streaming_width(4);
+  p.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+  sc_time delay = sc_core::SC_ZERO_TIME;
+  dma->b_transport(p, delay);
+  p.clear_extension(&ext);
+  return p.is_response_ok() && ext.status == core::CompletionStatus::kSC;
 }
 
 void SriovNic::stop_queue(Function& f, bool tx, uint64_t addr) {
@@ -670,7 +688,7 @@ void SriovNic::send_msi(Function& f, const pcie::MsiMessage& m, uint64_t decide_
   uint32_t data = m.data;
   tlm::tlm_generic_payload p;
   core::PcieExtension ext;
-  ext.requester_id = rid(f.index);
+  ext.requester_id = requester(f.index);
   ext.posted = true;
   core::IrqTiming timing;
   timing.decide_ps = decide_ps;

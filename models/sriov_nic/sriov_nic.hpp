@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <queue>
@@ -66,6 +67,12 @@ class SriovNic : public sc_core::sc_module {
   // Functions: 0 = the PF, 1 + i = VF i (while enabled).
   unsigned functions() const { return 1 + sriov_->num_vfs(); }
   uint16_t rid(unsigned function) const;
+  // An attack model for isolation studies: the function puts `rid` in its requests and MSIs
+  // instead of its own routing id (compromised firmware spoofing another requester).
+  void spoof_requester_id(unsigned function, uint16_t rid) { spoofed_[function] = rid; }
+  // A 4-byte read `function` issues now, outside its queues (isolation probes: does an address
+  // still translate?). True when it completed successfully. Queues and statistics are untouched.
+  bool probe_dma(unsigned function, uint64_t addr);
   // Whether the wire delivers RX traffic to this function (the platform chooses: VFs of assigned
   // guests, the PF when the host runs traffic on it).
   void set_rx_traffic(unsigned function, bool on);
@@ -176,6 +183,11 @@ class SriovNic : public sc_core::sc_module {
   SlotPool slots_, tags_;
   core::Timeline line_{1};  // TX wire
   pcie::AtsInvalidationTracker ats_tracker_;
+  std::map<unsigned, uint16_t> spoofed_;
+  uint16_t requester(unsigned function) const {
+    auto it = spoofed_.find(function);
+    return it == spoofed_.end() ? rid(function) : it->second;
+  }
   unsigned rr_ = 0, rr_credit_ = 0;
   uint64_t engine_free_ps_ = 0;  // the engine processes one descriptor at a time
   sc_core::sc_time start_at_ = sc_core::SC_ZERO_TIME;
