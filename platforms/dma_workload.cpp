@@ -91,11 +91,13 @@ class DmaWorkload : public Workload {
     const auto& e = endpoint_->config();
     static const char* patterns[] = {"random", "sequential", "cyclic"};
     std::ostringstream os;
-    os << "dma " << (e.read_back ? "write+read " : e.write ? "write " : "read ") << e.transfer_bytes
-       << " B, "
-       << patterns[static_cast<int>(e.pattern)] << " in " << e.window_bytes << " B, "
-       << e.in_flight() << " in flight, " << e.requests << " requests, host cache "
-       << kHostCache.get(config_);
+    os << "dma "
+       << (e.read_back ? "write+read "
+           : e.write   ? "write "
+                       : "read ")
+       << e.transfer_bytes << " B, " << patterns[static_cast<int>(e.pattern)] << " in "
+       << e.window_bytes << " B, " << e.in_flight() << " in flight, " << e.requests
+       << " requests, host cache " << kHostCache.get(config_);
     if (map_bytes_) os << ", " << page_bytes_ / 1024 << " KiB pages";
     return os.str();
   }

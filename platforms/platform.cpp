@@ -117,8 +117,9 @@ Platform::Platform(sc_core::sc_module_name name, const core::Config& config,
 
   const std::string kind = workload_kind(config);
   if (iommu_ && !fabric_->iommu_up && kind != "dma")
-    throw core::ConfigError("driver.bring_up=false leaves the IOMMU to software of one's own: "
-                            "only workload.kind=dma supports it");
+    throw core::ConfigError(
+        "driver.bring_up=false leaves the IOMMU to software of one's own: "
+        "only workload.kind=dma supports it");
   if (kind == "dma")
     workload_ = make_dma_workload(*fabric_);
   else if (kind == "nic")

@@ -60,6 +60,16 @@ RunResult run(const core::Config& config, const RunOptions& options) {
   return r;
 }
 
+std::map<std::string, std::string> describe_statistics(const core::Config& config) {
+  core::configure_logging(config);
+  core::StatGroup root;
+  Platform platform("platform", config, &root);
+  sc_core::sc_start(sc_core::SC_ZERO_TIME);  // boot: what enumeration and set-up create
+  std::map<std::string, std::string> out;
+  root.describe(out);
+  return out;
+}
+
 nlohmann::json stats_document(const RunResult& result) {
   return {{"run", result.run}, {"stats", core::stats_to_json(result.stats)}};
 }

@@ -3,6 +3,7 @@
 // stats.csv). SystemC elaborates once per process, so run() may be called once per process.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -30,5 +31,11 @@ RunResult run(const core::Config& config, const RunOptions& options = {});
 void write_results(const std::string& dir, const core::Config& config, const RunResult& result);
 
 nlohmann::json stats_document(const RunResult& result);
+
+// Every statistic the platform for `config` declares, name -> description, as it stands after boot
+// (elaboration, then the start of simulation: per-requester and per-function groups made at boot
+// are included; groups made later, e.g. for a requester first seen during traffic, are not).
+// Histograms are listed by their base name. Like run(), once per process.
+std::map<std::string, std::string> describe_statistics(const core::Config& config);
 
 }  // namespace iovsim::platforms

@@ -2,6 +2,7 @@
 //   iovsim                    = iovsim run with the embedded default preset
 //   iovsim run [--config FILE|PRESET]... [--set KEY=VALUE]... [--seed N] [--out DIR] [--quiet]
 //   iovsim params [--config ...]... [--set ...]... [--markdown]
+//   iovsim stats [--config ...]... [--set ...]... [--markdown]
 //   iovsim presets
 // Exit status: 0 success, 2 bad input (one line naming the file, line or key), 1 a simulation that
 // could not complete.
@@ -33,6 +34,7 @@ const char* kUsage =
     "usage: iovsim [run] [--config FILE|PRESET]... [--set KEY=VALUE]... [--seed N] [--out DIR] "
     "[--quiet]\n"
     "       iovsim params [--config FILE|PRESET]... [--set KEY=VALUE]... [--markdown]\n"
+    "       iovsim stats [--config FILE|PRESET]... [--set KEY=VALUE]... [--markdown]\n"
     "       iovsim presets\n";
 
 struct BadInput : std::runtime_error {
@@ -132,6 +134,28 @@ int cmd_params(const std::vector<std::string>& args) {
   return 0;
 }
 
+int cmd_stats(const std::vector<std::string>& args) {
+  auto desc = config_options("iovsim stats");
+  desc.add_options()("markdown", "print the statistics as a Markdown table");
+  auto vm = parse(args, desc);
+  if (vm.count("help")) {
+    std::cout << kUsage << "\n" << desc;
+    return 0;
+  }
+  Config config = build_config(vm);
+  const auto stats = iovsim::platforms::describe_statistics(config);
+  if (vm.count("markdown")) {
+    std::cout << "| statistic | description |\n|---|---|\n";
+    for (const auto& [name, text] : stats) std::cout << "| `" << name << "` | " << text << " |\n";
+  } else {
+    std::size_t width = 0;
+    for (const auto& [name, text] : stats) width = std::max(width, name.size());
+    for (const auto& [name, text] : stats)
+      std::cout << name << std::string(width + 2 - name.size(), ' ') << text << "\n";
+  }
+  return 0;
+}
+
 int cmd_presets(const std::vector<std::string>& args) {
   if (!args.empty() && args[0] != "--help" && args[0] != "-h")
     throw BadInput("presets takes no arguments");
@@ -160,6 +184,7 @@ int sc_main(int argc, char* argv[]) {
     if (command == "run") return cmd_run(args);
     if (command == "params") return cmd_params(args);
     if (command == "presets") return cmd_presets(args);
+    if (command == "stats") return cmd_stats(args);
     if (command == "help") {
       std::cout << kUsage;
       return 0;
@@ -168,7 +193,7 @@ int sc_main(int argc, char* argv[]) {
       std::cout << "iovsim " << IOVSIM_VERSION << "\n";
       return 0;
     }
-    throw BadInput("unknown command '" + command + "' (commands: run, params, presets)");
+    throw BadInput("unknown command '" + command + "' (commands: run, params, stats, presets)");
   } catch (const ConfigError& e) {
     std::cerr << "iovsim: " << e.what() << "\n";
     return 2;

@@ -119,9 +119,12 @@ void print_summary(std::ostream& os, const platforms::RunResult& r) {
     const std::string l = "irq.latency_ns";
     row(os, "interrupts",
         format("%.0f delivered", stat(r, "irq.delivered")) +
-            format(" of %.0f sent", stat(r, "workload.interrupts")) + ", latency p50 " +
-            format("%.0f", stat(r, l + ".p50")) + "  p90 " + format("%.0f", stat(r, l + ".p90")) +
-            "  p99 " + format("%.0f", stat(r, l + ".p99")) + " ns");
+            (r.stats.count("workload.interrupts")
+                 ? format(" of %.0f sent", stat(r, "workload.interrupts"))
+                 : std::string()) +
+            ", latency p50 " + format("%.0f", stat(r, l + ".p50")) + "  p90 " +
+            format("%.0f", stat(r, l + ".p90")) + "  p99 " + format("%.0f", stat(r, l + ".p99")) +
+            " ns");
   }
   print_functions(os, r);
   row(os, "link utilization",

@@ -59,3 +59,21 @@ TEST_CASE("docs/parameters.md is the generated parameter reference, up to date")
   INFO("regenerate with: build/<preset>/bin/iovsim params --markdown > docs/parameters.md");
   CHECK(doc == r.out);
 }
+
+TEST_CASE("docs/statistics-reference.md is the generated statistics reference and up to date") {
+  const std::string script = std::string(IOVSIM_SOURCE_DIR) + "/tools/gen-statistics-doc.sh";
+  const auto dir = iovsim::test::scratch_dir("stats_doc");
+  // The script writes into the source tree: run it on a copy of what it needs.
+  std::filesystem::create_directories(dir / "tools");
+  std::filesystem::create_directories(dir / "docs");
+  std::filesystem::copy_file(script, dir / "tools" / "gen-statistics-doc.sh");
+  const std::string cmd = "bash '" + (dir / "tools" / "gen-statistics-doc.sh").string() + "' '" +
+                          IOVSIM_BIN + "' >/dev/null 2>&1";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  const std::string generated = iovsim::test::slurp(dir / "docs" / "statistics-reference.md");
+  const std::string doc =
+      iovsim::test::slurp(std::string(IOVSIM_SOURCE_DIR) + "/docs/statistics-reference.md");
+  INFO("regenerate with: tools/gen-statistics-doc.sh build/<preset>/bin/iovsim");
+  CHECK(!generated.empty());
+  CHECK(doc == generated);
+}
