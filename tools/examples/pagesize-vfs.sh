@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# Page size x VF count: how many SR-IOV VFs share the IOTLB before translation limits the NIC, for
-# 4 KiB, 2 MiB and 1 GiB pages. NEEDS THE NIC WORKLOAD (workload.kind=nic, nic.vfs), which is not
-# in iovsim yet: until it lands, iovsim-sweep stops before running anything, naming the parameter.
+# Page size x VF count: how many SR-IOV VFs (one VM each) share the IOTLB before it thrashes, for
+# guest memory mapped with 4 KiB, 2 MiB and 1 GiB pages (vm.page_size).
 #
 #   bash tools/examples/pagesize-vfs.sh [OUT_DIR] [more iovsim-sweep run options...]
 set -euo pipefail
@@ -11,10 +10,10 @@ out="${1:-results/pagesize-vfs}"
 shift $(( $# > 0 ? 1 : 0 ))
 
 "$sweep" run --config "$here/pagesize-vfs.json" \
-  --grid workload.page_size=4096,2097152,1073741824 \
+  --grid vm.page_size=4096,2097152,1073741824 \
   --grid nic.vfs=1..64:x2 \
   --repeat 3 --out "$out" "$@"
 "$sweep" plot "$out" --x nic.vfs --y workload.throughput_gbps \
-  --series workload.page_size --logx -o "$out/throughput.png"
+  --series vm.page_size --logx -o "$out/throughput.png"
 "$sweep" plot "$out" --x nic.vfs --y iommu.iotlb.hit_rate \
-  --series workload.page_size --logx -o "$out/hit-rate.png"
+  --series vm.page_size --logx -o "$out/hit-rate.png"
