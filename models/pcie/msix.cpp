@@ -1,5 +1,9 @@
 #include "msix.hpp"
 
+#include <iovsim/core/pcie_ext.hpp>
+
+#include <iovsim/core/irq_timing.hpp>
+
 #include <algorithm>
 #include <stdexcept>
 #include <utility>
@@ -250,6 +254,32 @@ void MsiCapability::release() {
 std::vector<MsiMessage> MsiCapability::take_released() {
   release();
   return std::exchange(released_, {});
+}
+
+void send_msi_write(tlm::tlm_fw_transport_if<>& out, const MsiMessage& m, uint16_t rid,
+                    uint64_t decide_ps, uint64_t send_ps) {
+  uint32_t data = m.data;
+  tlm::tlm_generic_payload p;
+  core::PcieExtension ext;
+  ext.requester_id = rid;
+  ext.posted = true;
+  core::IrqTiming timing;
+  timing.decide_ps = decide_ps;
+  timing.send_ps = send_ps;
+  timing.source_rid = rid;
+  p.set_extension(&ext);
+  p.set_extension(&timing);
+  p.set_command(tlm::TLM_WRITE_COMMAND);
+  p.set_address(m.address);
+  p.set_data_ptr(reinterpret_cast<unsigned char*>(&data));
+  p.set_data_length(4);
+  p.set_streaming_width(4);
+  p.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+  const uint64_t now = sc_core::sc_time_stamp().value();
+  sc_core::sc_time delay = sc_core::sc_time::from_value(send_ps > now ? send_ps - now : 0);
+  out.b_transport(p, delay);
+  p.clear_extension(&ext);
+  p.clear_extension(&timing);
 }
 
 }  // namespace iovsim::pcie

@@ -7,6 +7,8 @@
 // must outlive them; they are neither copyable nor movable (the hook refers to the object).
 #pragma once
 
+#include <tlm>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -85,6 +87,12 @@ class MsixTable {
   std::vector<MsiMessage> released_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // the config hook's guard
 };
+
+// Sends `m` as a device does: a posted 4-byte write from requester `rid` on `out`, leaving at
+// send_ps (annotated), carrying core::IrqTiming (decided at decide_ps, sent at send_ps) so the
+// interrupt's latency can be split by stage.
+void send_msi_write(tlm::tlm_fw_transport_if<>& out, const MsiMessage& m, uint16_t rid,
+                    uint64_t decide_ps, uint64_t send_ps);
 
 // MSI capability layout (Message Control at +2).
 constexpr uint16_t kMsiCtrlEnable = 1u << 0, kMsiCtrl64Bit = 1u << 7,

@@ -685,32 +685,11 @@ void SriovNic::interrupt(Function& f, bool tx, uint64_t t) {
 
 void SriovNic::send_msi(Function& f, const pcie::MsiMessage& m, uint64_t decide_ps,
                         uint64_t send_ps) {
-  uint32_t data = m.data;
-  tlm::tlm_generic_payload p;
-  core::PcieExtension ext;
-  ext.requester_id = requester(f.index);
-  ext.posted = true;
-  core::IrqTiming timing;
-  timing.decide_ps = decide_ps;
-  timing.send_ps = send_ps;
-  timing.source_rid = ext.requester_id;
-  p.set_extension(&ext);
-  p.set_extension(&timing);
-  p.set_command(tlm::TLM_WRITE_COMMAND);
-  p.set_address(m.address);
-  p.set_data_ptr(reinterpret_cast<unsigned char*>(&data));
-  p.set_data_length(4);
-  p.set_streaming_width(4);
-  p.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
-  const uint64_t now = sc_core::sc_time_stamp().value();
-  sc_time delay = sc_time::from_value(send_ps > now ? send_ps - now : 0);
-  dma->b_transport(p, delay);
-  p.clear_extension(&ext);
-  p.clear_extension(&timing);
+  pcie::send_msi_write(*dma.operator->(), m, requester(f.index), decide_ps, send_ps);
   ++f.interrupts;
   if (auto* tl = core::EventTrace::active())
     tl->slice("nic", "msi", "msi", "interrupt", decide_ps, send_ps,
-              core::EventArgs().rid(ext.requester_id).num("vector", m.vector));
+              core::EventArgs().rid(requester(f.index)).num("vector", m.vector));
 }
 
 // ---- Requests from the root port -------------------------------------------------------------
