@@ -144,7 +144,6 @@ uint8_t VirtualPciBus::add(const VpciAssignment& a) {
     cap = uint16_t((head >> 8) & 0xFC);
   }
   f.table.assign(f.msix_entries, {0, 0, 0, 1});
-  f.programmed.assign(f.msix_entries, false);
   // VFIO resets an assigned function: no DMA, no MSI-X, every vector masked until the guest acts.
   const uint64_t cmd = ecam(f, pcie::kCfgCommand);
   host_.mmio_write(cmd, 2, host_.mmio_read(cmd, 2) & ~uint64_t{pcie::kCmdBusMaster});
@@ -242,7 +241,7 @@ uint32_t VirtualPciBus::access(uint8_t devfn, uint16_t offset, unsigned size, ui
       ++i;
       continue;
     }
-    const VpciRegister r = f->regs[ri];  // a copy: write_register may not add registers, but cheap
+    const VpciRegister& r = f->regs[ri];
     const unsigned lo = at - r.offset, n = std::min<unsigned>(r.size - lo, size - i);
     const uint32_t cur = read_register(*f, r);
     const uint32_t part_mask = (n == 4 ? 0xFFFFFFFFu : (1u << (8 * n)) - 1) << (8 * lo);
@@ -343,7 +342,6 @@ void VirtualPciBus::program_entry(Function& f, unsigned e) {
   host_.mmio_write(real + 4, 4, msg.address >> 32);
   host_.mmio_write(real + 8, 4, msg.data);
   host_.mmio_write(real + 12, 4, 0);
-  f.programmed[e] = true;
   ++remaps_;
 }
 

@@ -126,7 +126,6 @@ class VirtualPciBus {
     unsigned msix_entries = 0;
     uint32_t table_offset = 0;                   // in BAR0
     std::vector<std::array<uint32_t, 4>> table;  // the guest's entries
-    std::vector<bool> programmed;
   };
   class GuestAccess : public HostAccess {
    public:
