@@ -1,5 +1,7 @@
 #include "nic_workload.hpp"
 
+#include <cmath>
+#include <cstdlib>
 #include <sstream>
 
 #include <iovsim/core/bitfield.hpp>
@@ -20,6 +22,25 @@ const core::IntParam kVmBase{"vm.host_base", int64_t{16} << 30,
                              "Host address where the first VM's memory starts; VMs follow each "
                              "other, each aligned to vm.page_size",
                              core::Range{0, double(int64_t{1} << 52)}};
+const core::IntParam kVcpus{
+    "vm.vcpus", 1, "vCPUs per VM; a VM's VFs interrupt its vCPUs round robin", core::Range{1, 256}};
+const core::StringParam kPinning{
+    "vm.pinning", "round-robin",
+    "Host CPU each vCPU is pinned to: round-robin (vCPU j of VM v on CPU (v * vm.vcpus + j) mod "
+    "cpu.count) or a comma-separated list of CPUs, one per vCPU, VM by VM"};
+const core::EnumParam kAffinity{
+    "vm.irq_affinity",
+    "pinned",
+    "Where the hypervisor aims an assigned VF's interrupts: pinned (the CPU running the target "
+    "vCPU) or misrouted (the next CPU, so every interrupt is forwarded; needs cpu.count >= 2)",
+    {"pinned", "misrouted"}};
+// 1 us: the receiving CPU's handler sends an IPI to the vCPU's CPU, which takes it (a VM exit
+// or a posted-interrupt notification) before the guest's handler runs; KVM measurements put a
+// cross-core IPI and its handling at 0.5-2 us.
+const core::RealParam kForward{"vm.forward_ns", 1000,
+                               "Extra delay of a guest interrupt delivered to another CPU than "
+                               "the one running its vCPU: the hypervisor forwards it (ns)",
+                               core::Range{0, 1e9}};
 const core::RealParam kTxGbps{"nic.tx_gbps", 1, "TX rate each guest sends at (Gb/s)",
                               core::Range{0.001, 10000}};
 const core::BoolParam kHostQueue{
@@ -63,7 +84,12 @@ const core::RealParam kIdle{"workload.idle_us", 1000,
 }  // namespace
 
 NicWorkload::NicWorkload(Fabric& f)
-    : config_(f.config), stats_("workload", f.stats), guest_stats_("guest", f.stats) {
+    : config_(f.config),
+      stats_("workload", f.stats),
+      guest_stats_("guest", f.stats),
+      vpci_stats_("vpci", f.stats),
+      vm_stats_("vm", f.stats),
+      vm_irq_stats_("irq", &vm_stats_) {
   nic_cfg_ = sriov_nic::NicConfig::from(f.config);
   nic_cfg_.seed = f.seed;
   nic_cfg_.pf_rid = core::make_rid(f.rc.secondary_bus(0), 0, 0);
@@ -88,6 +114,44 @@ NicWorkload::NicWorkload(Fabric& f)
   if (vms_ > nic_cfg_.vfs)
     throw core::ConfigError("vm.count = " + std::to_string(vms_) + " exceeds nic.vfs = " +
                             std::to_string(nic_cfg_.vfs) + ": every VM needs a VF");
+  vcpus_ = static_cast<unsigned>(kVcpus.get(f.config));
+  const unsigned cpus = f.irq.cpus();
+  const std::string& pin = kPinning.get(f.config);
+  if (pin == "round-robin") {
+    for (unsigned k = 0; k < vms_ * vcpus_; ++k) pinning_.push_back(k % cpus);
+  } else {
+    std::stringstream ss(pin);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      char* end = nullptr;
+      const unsigned long cpu = std::strtoul(item.c_str(), &end, 0);
+      if (item.empty() || *end || cpu >= cpus)
+        throw core::ConfigError("vm.pinning: '" + item + "' is not a CPU below cpu.count = " +
+                                std::to_string(cpus) + " (nor is the value round-robin)");
+      pinning_.push_back(static_cast<unsigned>(cpu));
+    }
+    if (pinning_.size() != vms_ * vcpus_)
+      throw core::ConfigError("vm.pinning lists " + std::to_string(pinning_.size()) +
+                              " CPUs but there are " + std::to_string(vms_ * vcpus_) +
+                              " vCPUs (VMs x vm.vcpus)");
+  }
+  misrouted_ = kAffinity.get(f.config) == "misrouted";
+  if (misrouted_ && cpus < 2)
+    throw core::ConfigError("vm.irq_affinity = misrouted needs cpu.count >= 2");
+  forward_ps_ = static_cast<uint64_t>(std::llround(kForward.get(f.config) * 1000));
+  irq_direct_ = &vm_irq_stats_.add_counter(
+      "direct", "Guest interrupts delivered on the CPU running the target vCPU");
+  irq_forwarded_ = &vm_irq_stats_.add_counter(
+      "forwarded", "Guest interrupts delivered on another CPU and forwarded (vm.forward_ns)");
+  irq_direct_latency_ = &vm_irq_stats_.add_histogram(
+      "direct_latency_ns", "MSI sent -> guest handler starts, delivered directly (ns)");
+  irq_forwarded_latency_ = &vm_irq_stats_.add_histogram(
+      "forwarded_latency_ns", "MSI sent -> guest handler starts, forwarded (ns)");
+  const auto vpci_cfg = cpu_stub::VpciConfig::from(f.config);
+  for (unsigned vm = 0; vm < vms_; ++vm)
+    vpci_.push_back(std::make_unique<cpu_stub::VirtualPciBus>(
+        "vm" + std::to_string(vm), f.cpu, f.rc.config().ecam_base, vpci_cfg,
+        [this](const cpu_stub::GuestMsi& m) { return remap_guest_msi(m); }, &vpci_stats_));
   vm_bytes_ = static_cast<uint64_t>(kVmMemory.get(f.config));
   page_bytes_ = static_cast<uint64_t>(kVmPage.get(f.config));
   f.check_page_size(page_bytes_, "vm.page_size");
@@ -136,8 +200,10 @@ NicWorkload::NicWorkload(Fabric& f)
       if (!no_iommu_[vm]) no_iommu_[vm] = std::make_unique<cpu_stub::OffsetMapper>(d.cpu_offset);
       mapper = no_iommu_[vm].get();
     }
-    drivers_.push_back(std::make_unique<cpu_stub::NicDriver>(("vf" + std::to_string(i)).c_str(), d,
-                                                             f.cpu, *mapper, &guest_stats_));
+    // The guest's driver sees the machine through its VM's vPCI: BAR MMIO direct, the MSI-X table
+    // trapped.
+    drivers_.push_back(std::make_unique<cpu_stub::NicDriver>(
+        ("vf" + std::to_string(i)).c_str(), d, vpci_[vm]->guest(), *mapper, &guest_stats_));
     drivers_.back()->also_record_latency(latency_);
   }
   if (kHostQueue.get(f.config)) {
@@ -192,23 +258,30 @@ void NicWorkload::boot(Fabric& f) {
     for (unsigned vm = 0; vm < vms_; ++vm)
       f.driver->map(domain(vm), 0, vm_host_base(vm), vm_stride_, page_bytes_);
   }
+  fabric_ = &f;
   next_vector_.assign(f.irq.cpus(), 0x30);
+  // The hypervisor assigns each VF to its VM's virtual bus; then each guest brings it up.
   for (unsigned i = 0; i < nic_cfg_.vfs; ++i) {
     const uint16_t rid = nic_->rid(1 + i);
     const cpu_stub::PciFunctionInfo* info = f.enumerator->find(rid);
     if (!info || info->bars.empty())
       throw std::runtime_error("VF " + std::to_string(i) + " was not enumerated");
-    const uint64_t bar = info->bars[0].base;
-    program_vectors(f, 1 + i, rid, bar, vm_of(i) % f.irq.cpus(), drivers_[i].get(),
-                    nic_->sriov().vf(i).find_capability(pcie::kCapMsix));
     if (nic_cfg_.ats) {
       // The VF's ATS capability: Enable, STU 0 (4 KiB), as the host's PCI core does for an
       // assigned function whose domain allows device TLBs (TT = 1).
       const uint16_t ats = nic_->sriov().vf(i).find_ext_capability(pcie::kExtCapAts);
       f.cpu.mmio_write(f.ecam(rid, ats + 6), 2, 0x8000);
     }
-    drivers_[i]->set_bar(bar);
-    drivers_[i]->setup();
+    cpu_stub::VpciAssignment a;
+    a.host_rid = rid;
+    a.vendor_id = info->vendor;
+    a.device_id = info->device;
+    a.host_bar = info->bars[0].base;
+    a.bar_bytes = info->bars[0].size;
+    guest_devfn_.push_back(vpci_[vm_of(i)]->add(a));
+  }
+  for (unsigned i = 0; i < nic_cfg_.vfs; ++i) {
+    guest_bring_up(i);
     nic_->set_rx_traffic(1 + i, nic_cfg_.rx());
   }
   if (host_driver_) {
@@ -230,15 +303,69 @@ void NicWorkload::boot(Fabric& f) {
   }
   f.irq.on_interrupt([this](const cpu_stub::InterruptMessage& m) {
     auto it = routes_.find({m.apic_id, m.vector});
-    if (it != routes_.end()) it->second.first->interrupt(it->second.second, m.handler_start_ps);
+    if (it == routes_.end()) return;
+    const Route& r = it->second;
+    uint64_t start = m.handler_start_ps;
+    if (r.guest) {
+      // Not on the vCPU's CPU: the hypervisor forwards it there (an IPI), forward_ns later.
+      const bool forwarded = m.apic_id != r.cpu;
+      if (forwarded) start += forward_ps_;
+      ++*(forwarded ? irq_forwarded_ : irq_direct_);
+      if (m.has_timing && start >= m.send_ps)
+        (forwarded ? irq_forwarded_latency_ : irq_direct_latency_)
+            ->record(double(start - m.send_ps) / 1000.0);
+    }
+    r.driver->interrupt(r.tx, start);
   });
   for (auto& [function, d] : all_drivers())
     d->on_progress([this] { progress_event_.notify(sc_core::SC_ZERO_TIME); });
   sc_core::sc_spawn([this] { watch(); }, "nic_watch");
 }
 
-// A function's RX and TX vectors: the next free vectors on `apic` (a VM's CPU, VMs round robin over
-// cpu.count; the host's CPU 0), programmed into its MSI-X table, unmasked, MSI-X enabled.
+// The guest's side, every config access through its vPCI (trapped, charged as boot CPU time of
+// the guest's driver): probe and enable the VF, program its RX and TX MSI-X entries with the
+// guest's own vectors (0x40 + 2 * its slot in the VM, on vCPU vcpu_of(vf)), set up the driver on
+// the BAR it read.
+void NicWorkload::guest_bring_up(unsigned vf) {
+  cpu_stub::VirtualPciBus& bus = *vpci_[vm_of(vf)];
+  const cpu_stub::GuestPciDevice dev = cpu_stub::guest_probe(bus, guest_devfn_[vf]);
+  const unsigned slot = vf / vms_, vcpu = vcpu_of(vf);
+  if (0x40 + 2 * slot + 1 > 0xFE)
+    throw core::ConfigError(
+        "too many VFs per VM for the guest's interrupt vectors: raise vm.count");
+  cpu_stub::guest_enable_msix(bus, bus.guest(), dev,
+                              {{vcpu, 0x40 + 2 * slot}, {vcpu, 0x41 + 2 * slot}});
+  drivers_[vf]->set_bar(dev.bar);
+  drivers_[vf]->setup();
+  drivers_[vf]->add_boot_cpu_ns(bus.take_cpu_ns());
+}
+
+// The hypervisor's side of a guest MSI-X entry: a host vector on the CPU the target vCPU is pinned
+// to (or the next one, misrouted), an IRTE with the VF's SID (or a compatibility message without
+// interrupt remapping), and the route to the guest's driver. A guest that rewrites an unmasked
+// entry gets a new vector (the old one stays allocated: a simplification).
+cpu_stub::MsiProgramming NicWorkload::remap_guest_msi(const cpu_stub::GuestMsi& m) {
+  Fabric& f = *fabric_;
+  unsigned vf = 0;
+  while (vf < nic_cfg_.vfs && nic_->rid(1 + vf) != m.host_rid) ++vf;
+  if (vf == nic_cfg_.vfs) throw std::runtime_error("vPCI: an interrupt for an unassigned function");
+  const unsigned vm = vm_of(vf);
+  if (m.vcpu >= vcpus_)
+    throw std::runtime_error("VM " + std::to_string(vm) + " aimed an interrupt at vCPU " +
+                             std::to_string(m.vcpu) + ", which it does not have");
+  const unsigned pinned = cpu_of(vm, m.vcpu);
+  const unsigned apic = misrouted_ ? (pinned + 1) % f.irq.cpus() : pinned;
+  const unsigned vector = next_vector_[apic]++;
+  if (vector > 0xFE)
+    throw core::ConfigError("not enough interrupt vectors for " + std::to_string(nic_cfg_.vfs) +
+                            " VFs on " + std::to_string(f.irq.cpus()) + " CPUs: raise cpu.count");
+  const auto msg = f.program_msi(m.host_rid, apic, vector);
+  routes_[{apic, vector}] = {drivers_[vf].get(), m.entry == sriov_nic::kVectorTx, true, pinned};
+  return msg;
+}
+
+// The host's PF: its RX and TX vectors, the next free vectors on `apic` (CPU 0), programmed into
+// its MSI-X table, unmasked, MSI-X enabled.
 void NicWorkload::program_vectors(Fabric& f, unsigned function, uint16_t rid, uint64_t bar,
                                   unsigned apic, cpu_stub::NicDriver* driver, uint16_t msix_cap) {
   for (unsigned v = 0; v < sriov_nic::kMsixVectors; ++v) {
@@ -252,7 +379,7 @@ void NicWorkload::program_vectors(Fabric& f, unsigned function, uint16_t rid, ui
     f.cpu.mmio_write(entry + 4, 4, msg.address >> 32);
     f.cpu.mmio_write(entry + 8, 4, msg.data);
     f.cpu.mmio_write(entry + 12, 4, 0);
-    routes_[{apic, vector}] = {driver, v == sriov_nic::kVectorTx};
+    routes_[{apic, vector}] = {driver, v == sriov_nic::kVectorTx, false, apic};
   }
   (void)function;
   const uint64_t ctrl = f.ecam(rid, msix_cap);
@@ -337,7 +464,8 @@ std::string NicWorkload::describe() const {
      << vms_ << " VMs, " << nic_cfg_.packets << " packets of " << nic_cfg_.packet_bytes
      << " B per VF and direction, " << nic_cfg_.rx_gbps << " Gb/s offered per VF, ring "
      << nic_cfg_.ring_entries << ", " << page_bytes_ / 1024 << " KiB guest pages"
-     << (nic_cfg_.ats ? ", ATS" : "");
+     << (nic_cfg_.ats ? ", ATS" : "") << ", " << vcpus_ << " vCPU(s) per VM"
+     << (misrouted_ ? ", interrupts misrouted" : "");
   return os.str();
 }
 

@@ -1,8 +1,11 @@
 // workload.kind = nic: the SR-IOV NIC below root port 0, shared by virtual machines. At boot the
 // host enables nic.vfs VFs (Linux's pci_enable_sriov), gives every VM a domain and maps its
 // guest-physical memory (static mapping, as device assignment does), attaches each VM's VFs to its
-// domain (TT = 1 with nic.ats), programs their MSI-X vectors (remappable through IRTEs whose SID is
-// the VF's, with interrupt remapping), and sets up each guest's VF driver. The wire sends RX
+// domain (TT = 1 with nic.ats) and assigns each VF to its VM's virtual PCI bus (vPCI). Each guest
+// then brings its VF up through vPCI (config accesses trapped: enable, BAR, MSI-X whose trapped
+// table writes the hypervisor turns into IRTEs with the VF's SID, aimed at the CPU its target vCPU
+// is pinned to) and sets up its VF driver. An interrupt that lands on another CPU than the vCPU's
+// is forwarded (vm.forward_ns later). The wire sends RX
 // traffic to every VF; guests send TX traffic (nic.direction). The run ends when every packet is
 // accounted for: reaped by its guest, dropped, or lost with a stopped queue (a guest that stops
 // reaping ends the run after workload.idle_us without progress).
@@ -14,6 +17,7 @@
 
 #include <iovsim/cpu_stub/dma_mapping.hpp>
 #include <iovsim/cpu_stub/nic_driver.hpp>
+#include <iovsim/cpu_stub/vpci.hpp>
 #include <iovsim/sriov_nic/sriov_nic.hpp>
 
 #include "workload.hpp"
@@ -35,6 +39,14 @@ class NicWorkload : public Workload {
   uint16_t domain(unsigned vm) const { return static_cast<uint16_t>(1 + vm); }
   uint64_t vm_host_base(unsigned vm) const { return vm_base_ + vm * vm_stride_; }
   uint64_t vm_bytes() const { return vm_bytes_; }
+  // VM vm's virtual PCI bus; the guest devfn VF vf was given on it.
+  cpu_stub::VirtualPciBus& vpci(unsigned vm) { return *vpci_.at(vm); }
+  uint8_t guest_devfn(unsigned vf) const { return guest_devfn_.at(vf); }
+  unsigned vcpus() const { return vcpus_; }
+  // The host CPU vCPU `vcpu` of VM `vm` is pinned to (vm.pinning).
+  unsigned cpu_of(unsigned vm, unsigned vcpu) const { return pinning_.at(vm * vcpus_ + vcpu); }
+  // The vCPU VF vf's interrupts target (its slot in the VM, round robin over the vCPUs).
+  unsigned vcpu_of(unsigned vf) const { return (vf / vms_) % vcpus_; }
 
   void boot(Fabric& fabric) override;
   void start_at(const sc_core::sc_time& t) override;
@@ -49,6 +61,9 @@ class NicWorkload : public Workload {
   cpu_stub::NicDriverConfig driver_config(const cpu_stub::NicDriverConfig& defaults) const;
   void program_vectors(Fabric& fabric, unsigned function, uint16_t rid, uint64_t bar, unsigned apic,
                        cpu_stub::NicDriver* driver, uint16_t msix_cap);
+  // The hypervisor's side of a guest's MSI-X entry (vPCI's MsiRemapper).
+  cpu_stub::MsiProgramming remap_guest_msi(const cpu_stub::GuestMsi& m);
+  void guest_bring_up(unsigned vf);
   uint64_t total_expected() const;
   bool settled() const;
   void watch();
@@ -68,8 +83,28 @@ class NicWorkload : public Workload {
   std::unique_ptr<cpu_stub::BufferMapper> host_mapper_;
   std::unique_ptr<cpu_stub::NicDriver> host_driver_;
   uint64_t host_base_ = 0, host_bytes_ = 0;
-  // (apic, vector) -> (driver, TX vector)
-  std::map<std::pair<unsigned, unsigned>, std::pair<cpu_stub::NicDriver*, bool>> routes_;
+  // (apic, vector) -> the driver, its TX vector or not, and the CPU its vCPU runs on (guests).
+  struct Route {
+    cpu_stub::NicDriver* driver = nullptr;
+    bool tx = false;
+    bool guest = false;
+    unsigned cpu = 0;
+  };
+  std::map<std::pair<unsigned, unsigned>, Route> routes_;
+  Fabric* fabric_ = nullptr;  // at boot, for the hypervisor's interrupt remapping
+  core::StatGroup vpci_stats_;
+  std::vector<std::unique_ptr<cpu_stub::VirtualPciBus>> vpci_;  // per VM
+  std::vector<uint8_t> guest_devfn_;                            // per VF
+  unsigned vcpus_ = 1;
+  std::vector<unsigned> pinning_;  // vm * vcpus + vcpu -> host CPU
+  bool misrouted_ = false;
+  uint64_t forward_ps_ = 0;
+  core::StatGroup vm_stats_;
+  core::StatGroup vm_irq_stats_;
+  core::Counter* irq_direct_ = nullptr;
+  core::Counter* irq_forwarded_ = nullptr;
+  core::Histogram* irq_direct_latency_ = nullptr;
+  core::Histogram* irq_forwarded_latency_ = nullptr;
   std::vector<unsigned> next_vector_;
   unsigned vms_ = 0;
   uint64_t vm_bytes_ = 0, vm_stride_ = 0, vm_base_ = 0, page_bytes_ = 0;
