@@ -40,8 +40,9 @@ std::string hex4(unsigned v) {
 // The nic workload: one line per function that moved packets.
 void print_functions(std::ostream& os, const platforms::RunResult& r) {
   if (!r.stats.count("nic.dma_requests")) return;
+  const double sim_s = r.run["sim_time_ns"].get<double>() / 1e9;
   os << "  per function            rx pkts    drops   tx pkts    Gb/s  lat p50/p99 ns   IOTLB hit"
-        "   irqs\n";
+        "   irqs/s  irq p50 ns\n";
   for (int i = -1;; ++i) {
     const std::string f = i < 0 ? "pf" : "vf" + std::to_string(i);
     const std::string n = "nic." + f + ".";
@@ -54,14 +55,16 @@ void print_functions(std::ostream& os, const platforms::RunResult& r) {
     const std::string rid = "iommu.by_rid." + hex4(static_cast<unsigned>(stat(r, n + "rid"))) + ".";
     const double hits = stat(r, rid + "iotlb_hits"), misses = stat(r, rid + "iotlb_misses");
     const std::string lat = (i < 0 ? "host." : "guest.") + f + ".latency_ns";
-    char line[160];
+    const std::string irq = "irq.rid." + hex4(static_cast<unsigned>(stat(r, n + "rid"))) + ".";
+    char line[200];
     std::snprintf(
-        line, sizeof line, "    %-6s %04x  %10.0f %8.0f %9.0f %7.2f  %6.0f / %-6.0f  %8s %6.0f\n",
-        f.c_str(), static_cast<unsigned>(stat(r, n + "rid")), stat(r, n + "rx_packets"),
+        line, sizeof line,
+        "    %-6s %04x  %10.0f %8.0f %9.0f %7.2f  %6.0f / %-6.0f  %8s %8.0f %10.0f\n", f.c_str(),
+        static_cast<unsigned>(stat(r, n + "rid")), stat(r, n + "rx_packets"),
         stat(r, n + "rx_drops") + stat(r, n + "rx_error_drops"), stat(r, n + "tx_packets"),
         stat(r, n + "throughput_gbps"), stat(r, lat + ".p50"), stat(r, lat + ".p99"),
         hits + misses > 0 ? format("%.1f%%", 100 * hits / (hits + misses)).c_str() : "-",
-        stat(r, n + "interrupts"));
+        sim_s > 0 ? stat(r, n + "interrupts") / sim_s : 0.0, stat(r, irq + "latency_ns.p50"));
     os << line;
   }
 }
