@@ -566,7 +566,8 @@ void IoModesWorkload::deliver_copy(DeviceQueue& q, unsigned slot, const nic::Des
 // packets waiting are interrupted first, or nobody would free a buffer.
 void IoModesWorkload::wait_for_guest_buffer(Guest& guest) {
   while (guest.taken == guest.posted) {
-    notify_guests();
+    notify_guests();  // takes time: the guest may have reposted meanwhile, without a kick
+    if (guest.taken != guest.posted) break;
     guest.wants_kick = true;
     sc_core::wait(guest.kick);
   }
