@@ -188,8 +188,7 @@ IoModesWorkload::IoModesWorkload(Fabric& f, IoMode mode)
   if (!f.enumerator) throw core::ConfigError("workload.kind = nic needs cpu.enumerate=true");
   if (nic_cfg_.vfs == 0)
     throw core::ConfigError("nic.mode = " + name +
-                            " needs nic.vfs >= 1: one guest per VF's worth "
-                            "of traffic");
+                            " needs nic.vfs >= 1: one guest per VF's worth of traffic");
   const int64_t vms = f.config.get_int("vm.count");
   if (vms != 0 && vms != nic_cfg_.vfs)
     throw core::ConfigError("nic.mode = " + name +
@@ -226,6 +225,13 @@ IoModesWorkload::IoModesWorkload(Fabric& f, IoMode mode)
   if (ring_bytes + uint64_t{nic_cfg_.ring_entries} * nic_cfg_.buffer_bytes > vm_bytes_)
     throw core::ConfigError("a guest's ring and buffers do not fit vm.memory_bytes");
   if (nic_cfg_.buffer_bytes > 0xFFFF) throw core::ConfigError("nic.buffer_bytes above 65535");
+  // The hypervisor's rings (one per queue) and, in the copy modes, the PF's buffers.
+  const uint64_t host_need = mode_ == IoMode::kMq
+                                 ? ring_bytes * guests
+                                 : ring_bytes + uint64_t{nic_cfg_.ring_entries} *
+                                                    core::align_up(nic_cfg_.buffer_bytes, 64);
+  if (host_need > host_bytes_)
+    throw core::ConfigError("the hypervisor's rings and buffers do not fit nic.host_memory_bytes");
 
   nic_ = std::make_unique<nic::SriovNic>("nic", nic_cfg_, f.stats);
   nic_->dma.bind(f.link.device_side);
@@ -241,9 +247,8 @@ IoModesWorkload::IoModesWorkload(Fabric& f, IoMode mode)
     const double span = last_ns_ - first_ns_;
     return span > 0 ? double(bytes_->value) * 8 / span : 0;
   });
-  latency_ = &stats_.add_histogram("latency_ns",
-                                   "Packet arrival at the NIC -> reaped by the "
-                                   "guest's driver (ns)");
+  latency_ = &stats_.add_histogram(
+      "latency_ns", "Packet arrival at the NIC -> reaped by the guest's driver (ns)");
   drops_ = &stats_.add_counter("drops", "RX packets the NIC dropped (its ring empty)");
   hv_->group.add_formula("cycles_per_packet", "Hypervisor CPU cycles per packet delivered", [this] {
     const uint64_t n = transactions_->value;
@@ -251,7 +256,6 @@ IoModesWorkload::IoModesWorkload(Fabric& f, IoMode mode)
   });
   auto& guest_cpu = guest_stats_.add_scalar("cpu_ns", "Guest drivers' CPU time, all guests (ns)");
   auto& guest_exits = guest_stats_.add_counter("exits", "VM exits, all guests");
-  (void)guest_exits;
   guest_stats_.add_formula("cycles_per_packet", "Guest CPU cycles per packet delivered",
                            [this, &guest_cpu] {
                              const uint64_t n = transactions_->value;

@@ -192,6 +192,8 @@ TEST_CASE("io modes: impossible configurations are clear errors", "[io_modes]") 
       {"--set nic.mode=mq --set nic.host_queue=true", "the hypervisor owns the PF"},
       {"--set nic.mode=emulated --set nic.vfs=0", "needs nic.vfs >= 1"},
       {"--set nic.mode=virtio", "nic.mode"},
+      {"--set nic.mode=emulated --set nic.ring_entries=1024 --set nic.host_memory_bytes=1M",
+       "do not fit nic.host_memory_bytes"},
   };
   for (const auto& c : cases) {
     INFO(c.args);
