@@ -290,6 +290,12 @@ IoModesWorkload::IoModesWorkload(Fabric& f, IoMode mode)
     guest->duplicates = &s.add_counter("rx_duplicates", "Packets received more than once");
     guest->corrupt = &s.add_counter("rx_corrupt", "Packets whose payload or checksum differ");
     guest->latency = &s.add_histogram("latency_ns", "Arrival at the NIC -> reaped (ns)");
+    const core::Counter* rx_bytes = guest->rx_bytes;
+    s.add_formula("throughput_gbps", "The guest's payload Gb/s over the traffic phase",
+                  [this, rx_bytes] {
+                    const double span = last_ns_ - first_ns_;
+                    return span > 0 ? double(rx_bytes->value) * 8 / span : 0;
+                  });
     guests_.push_back(std::move(guest));
   }
   // Totals over guests, kept in step by guest_exit() and the guest threads.
