@@ -5,6 +5,8 @@
 
 #include <iovsim/core/bitfield.hpp>
 
+#include "io_modes_workload.hpp"
+
 namespace iovsim::platforms {
 
 namespace {
@@ -123,7 +125,8 @@ Platform::Platform(sc_core::sc_module_name name, const core::Config& config,
   if (kind == "dma")
     workload_ = make_dma_workload(*fabric_);
   else if (kind == "nic")
-    workload_ = make_nic_workload(*fabric_);
+    workload_ = nic_mode(config) == "sriov" ? make_nic_workload(*fabric_)
+                                            : make_io_modes_workload(*fabric_);
   else if (kind == "trace")
     workload_ = make_trace_workload(*fabric_);
   else
