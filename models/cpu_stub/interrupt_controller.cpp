@@ -234,7 +234,7 @@ void InterruptController::b_transport(tlm::tlm_generic_payload& p, sc_core::sc_t
     tl->slice("irq", "delivery", name, "interrupt", std::min(from, m.handler_start_ps),
               m.handler_start_ps, args);
   }
-  if (received_.size() == kKeep) received_.erase(received_.begin());
+  if (received_.size() == kKeep) received_.pop_front();
   received_.push_back(m);
   log_.debug("vector 0x", std::hex, m.vector, " to APIC ", std::dec, m.apic_id, ", handler at ",
              m.handler_start_ps, " ps", m.unexpected ? " (unexpected)" : "");

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -80,7 +81,7 @@ class InterruptController : public sc_core::sc_module {
   void expect_vector(unsigned apic, unsigned vector);
 
   // The most recent delivered messages (at most 4096 kept), oldest first.
-  const std::vector<InterruptMessage>& received() const { return received_; }
+  const std::deque<InterruptMessage>& received() const { return received_; }
   uint64_t delivered() const { return delivered_.value; }
   uint64_t spurious() const { return spurious_.value; }
   uint64_t unexpected() const { return unexpected_.value; }
@@ -112,7 +113,7 @@ class InterruptController : public sc_core::sc_module {
 
   InterruptControllerConfig config_;
   std::vector<std::function<void(const InterruptMessage&)>> handlers_;
-  std::vector<InterruptMessage> received_;
+  std::deque<InterruptMessage> received_;  // a deque: the oldest leaves in O(1)
   core::Logger log_{"irq"};
   core::StatGroup stats_;
   core::Counter& delivered_;
