@@ -115,14 +115,8 @@ class DmaWorkload : public Workload {
     }
     const auto msg = f.program_msi(sid, static_cast<unsigned>(kMsiApic.get(config_)),
                                    static_cast<unsigned>(kMsiVector.get(config_)));
-    const uint64_t entry = fn->bars[0].base + pcie::DmaEndpoint::kMsixTable;  // vector 0's entry
-    f.cpu.mmio_write(entry + 0, 4, msg.address & 0xFFFFFFFFu);
-    f.cpu.mmio_write(entry + 4, 4, msg.address >> 32);
-    f.cpu.mmio_write(entry + 8, 4, msg.data);
-    f.cpu.mmio_write(entry + 12, 4, 0);  // unmask
-    const uint16_t cap = endpoint_->config_space().find_capability(pcie::kCapMsix);
-    const uint64_t ctrl = f.ecam(sid, cap);
-    f.cpu.mmio_write(ctrl, 4, f.cpu.mmio_read(ctrl, 4) | (uint32_t{pcie::kMsixCtrlEnable} << 16));
+    f.write_msix_entry(fn->bars[0].base + pcie::DmaEndpoint::kMsixTable, 0, msg);
+    f.enable_msix(*fn);
   }
 
   const core::Config& config_;

@@ -420,18 +420,9 @@ void IoModesWorkload::setup_device_queue(Fabric& f, DeviceQueue& q, unsigned ind
   // The RX vector goes to the hypervisor's CPU 0; the TX vector stays masked (RX only).
   const unsigned vector = 0x30 + index;
   if (vector > 0xFE) throw core::ConfigError("too many NIC queues for CPU 0's vectors");
-  const auto msg = f.program_msi(q.rid, 0, vector);
-  const uint64_t entry = q.bar + nic::kMsixTable + nic::kVectorRx * pcie::kMsixEntrySize;
-  cpu_->mmio_write(entry + 0, 4, msg.address & 0xFFFFFFFFu);
-  cpu_->mmio_write(entry + 4, 4, msg.address >> 32);
-  cpu_->mmio_write(entry + 8, 4, msg.data);
-  cpu_->mmio_write(entry + 12, 4, 0);
+  f.write_msix_entry(q.bar + nic::kMsixTable, nic::kVectorRx, f.program_msi(q.rid, 0, vector));
   vectors_[vector] = &q;
-  const uint16_t msix = q.function == 0
-                            ? nic_->pf_config().find_capability(pcie::kCapMsix)
-                            : nic_->sriov().vf(q.function - 1).find_capability(pcie::kCapMsix);
-  const uint64_t ctrl = f.ecam(q.rid, msix);
-  cpu_->mmio_write(ctrl, 4, cpu_->mmio_read(ctrl, 4) | (uint32_t{pcie::kMsixCtrlEnable} << 16));
+  f.enable_msix(*info);
   reg(nic::kRegItrNs, static_cast<uint64_t>(nic_cfg_.irq_interval_ns));
   reg(nic::kRegItrPackets, nic_cfg_.irq_packets);
   reg(nic::kRegCtrl, nic::kCtrlRxEnable);
@@ -767,22 +758,9 @@ bool IoModesWorkload::settled() const {
 }
 
 void IoModesWorkload::watch() {
-  const sc_time period(10, sc_core::SC_US);
-  uint64_t last_done = 0;
-  double last_progress_ns = 0;
-  for (;;) {
-    sc_core::wait(period, progress_event_);
-    const double now = sc_core::sc_time_stamp().to_seconds() * 1e9;
-    const uint64_t done = completed();
-    if (progress_ && (done >> 10) != (last_done >> 10)) progress_(done, total_expected());
-    if (done != last_done) last_progress_ns = now;
-    last_done = done;
-    if (settled()) break;
-    if (nic_->rx_settled() && now - last_progress_ns >= idle_us_ * 1000) {
-      log_.warn("no progress for ", idle_us_, " us: some guest stopped reaping its packets");
-      break;
-    }
-  }
+  wait_until_settled(
+      progress_event_, idle_us_, [this] { return completed(); }, total_expected(),
+      [this] { return settled(); }, [this] { return nic_->rx_settled(); }, progress_, log_);
   finish();
 }
 
@@ -796,9 +774,7 @@ void IoModesWorkload::finish() {
   last_ns_ = sc_core::sc_time_stamp().to_seconds() * 1e9;
   finished_ = true;
   if (progress_) progress_(completed(), total_expected());
-  sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO,
-                                          sc_core::SC_DO_NOTHING);
-  sc_core::sc_stop();
+  stop_simulation();
 }
 
 std::string IoModesWorkload::describe() const {

@@ -269,7 +269,8 @@ void NicWorkload::boot(Fabric& f) {
     if (nic_cfg_.ats) {
       // The VF's ATS capability: Enable, STU 0 (4 KiB), as the host's PCI core does for an
       // assigned function whose domain allows device TLBs (TT = 1).
-      const uint16_t ats = nic_->sriov().vf(i).find_ext_capability(pcie::kExtCapAts);
+      const uint16_t ats = Fabric::ext_capability(*info, pcie::kExtCapAts);
+      if (!ats) throw std::runtime_error("VF " + std::to_string(i) + " has no ATS capability");
       f.cpu.mmio_write(f.ecam(rid, ats + 6), 2, 0x8000);
     }
     cpu_stub::VpciAssignment a;
@@ -295,8 +296,7 @@ void NicWorkload::boot(Fabric& f) {
       host_mapper_ = std::make_unique<PolicyMapper>(*host_policy_);
       host_driver_->set_mapper(*host_mapper_);
     }
-    program_vectors(f, 0, pf, info->bars[0].base, 0, host_driver_.get(),
-                    nic_->pf_config().find_capability(pcie::kCapMsix));
+    program_host_vectors(f, *info);
     host_driver_->set_bar(info->bars[0].base);
     host_driver_->setup();
     nic_->set_rx_traffic(0, nic_cfg_.rx());
@@ -355,35 +355,30 @@ cpu_stub::MsiProgramming NicWorkload::remap_guest_msi(const cpu_stub::GuestMsi& 
                              std::to_string(m.vcpu) + ", which it does not have");
   const unsigned pinned = cpu_of(vm, m.vcpu);
   const unsigned apic = misrouted_ ? (pinned + 1) % f.irq.cpus() : pinned;
-  const unsigned vector = next_vector_[apic]++;
-  if (vector > 0xFE)
-    throw core::ConfigError("not enough interrupt vectors for " + std::to_string(nic_cfg_.vfs) +
-                            " VFs on " + std::to_string(f.irq.cpus()) + " CPUs: raise cpu.count");
+  const unsigned vector = allocate_vector(f, apic);
   const auto msg = f.program_msi(m.host_rid, apic, vector);
   routes_[{apic, vector}] = {drivers_[vf].get(), m.entry == sriov_nic::kVectorTx, true, pinned};
   return msg;
 }
 
-// The host's PF: its RX and TX vectors, the next free vectors on `apic` (CPU 0), programmed into
-// its MSI-X table, unmasked, MSI-X enabled.
-void NicWorkload::program_vectors(Fabric& f, unsigned function, uint16_t rid, uint64_t bar,
-                                  unsigned apic, cpu_stub::NicDriver* driver, uint16_t msix_cap) {
+// The host's PF: its RX and TX vectors, the next free vectors on CPU 0, programmed into its MSI-X
+// table, unmasked, MSI-X enabled.
+void NicWorkload::program_host_vectors(Fabric& f, const cpu_stub::PciFunctionInfo& pf) {
   for (unsigned v = 0; v < sriov_nic::kMsixVectors; ++v) {
-    const unsigned vector = next_vector_[apic]++;
-    if (vector > 0xFE)
-      throw core::ConfigError("not enough interrupt vectors for " + std::to_string(nic_cfg_.vfs) +
-                              " VFs on " + std::to_string(f.irq.cpus()) + " CPUs: raise cpu.count");
-    const auto msg = f.program_msi(rid, apic, vector);
-    const uint64_t entry = bar + sriov_nic::kMsixTable + v * pcie::kMsixEntrySize;
-    f.cpu.mmio_write(entry + 0, 4, msg.address & 0xFFFFFFFFu);
-    f.cpu.mmio_write(entry + 4, 4, msg.address >> 32);
-    f.cpu.mmio_write(entry + 8, 4, msg.data);
-    f.cpu.mmio_write(entry + 12, 4, 0);
-    routes_[{apic, vector}] = {driver, v == sriov_nic::kVectorTx, false, apic};
+    const unsigned vector = allocate_vector(f, 0);
+    f.write_msix_entry(pf.bars[0].base + sriov_nic::kMsixTable, v,
+                       f.program_msi(pf.rid(), 0, vector));
+    routes_[{0, vector}] = {host_driver_.get(), v == sriov_nic::kVectorTx, false, 0};
   }
-  (void)function;
-  const uint64_t ctrl = f.ecam(rid, msix_cap);
-  f.cpu.mmio_write(ctrl, 4, f.cpu.mmio_read(ctrl, 4) | (uint32_t{pcie::kMsixCtrlEnable} << 16));
+  f.enable_msix(pf);
+}
+
+unsigned NicWorkload::allocate_vector(Fabric& f, unsigned apic) {
+  const unsigned vector = next_vector_[apic]++;
+  if (vector > 0xFE)
+    throw core::ConfigError("not enough interrupt vectors for " + std::to_string(nic_cfg_.vfs) +
+                            " VFs on " + std::to_string(f.irq.cpus()) + " CPUs: raise cpu.count");
+  return vector;
 }
 
 void NicWorkload::start_at(const sc_core::sc_time& t) {
@@ -414,27 +409,12 @@ bool NicWorkload::settled() const {
   return true;
 }
 
-// After every reaped packet (and every 10 us): whether every packet is accounted for; then the
-// statistics are final and the run stops at the last packet's time. A guest that stops reaping (its
-// interrupts blocked, say) would keep the run alive forever: once the wire is done,
-// workload.idle_us without progress ends it too.
+// Once every packet is accounted for (or workload.idle_us passed without progress after the wire
+// was done), the statistics are final and the run stops at the last packet's time.
 void NicWorkload::watch() {
-  const sc_core::sc_time period(10, sc_core::SC_US);
-  uint64_t last_done = 0;
-  double last_progress_ns = 0;
-  for (;;) {
-    sc_core::wait(period, progress_event_);
-    const double now_ns = sc_core::sc_time_stamp().to_seconds() * 1e9;
-    const uint64_t done = completed();
-    if (progress_ && (done >> 10) != (last_done >> 10)) progress_(done, total_expected());
-    if (done != last_done) last_progress_ns = now_ns;
-    last_done = done;
-    if (settled()) break;
-    if (nic_->rx_settled() && now_ns - last_progress_ns >= idle_us_ * 1000) {
-      log_.warn("no progress for ", idle_us_, " us: some guest stopped reaping its packets");
-      break;
-    }
-  }
+  wait_until_settled(
+      progress_event_, idle_us_, [this] { return completed(); }, total_expected(),
+      [this] { return settled(); }, [this] { return nic_->rx_settled(); }, progress_, log_);
   finish();
 }
 
@@ -451,10 +431,7 @@ void NicWorkload::finish() {
   last_ns_ = sc_core::sc_time_stamp().to_seconds() * 1e9;
   finished_ = true;
   if (progress_) progress_(completed(), total_expected());
-  // The end of the workload, not an event worth a report on stdout.
-  sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO,
-                                          sc_core::SC_DO_NOTHING);
-  sc_core::sc_stop();
+  stop_simulation();
 }
 
 std::string NicWorkload::describe() const {

@@ -59,8 +59,9 @@ class NicWorkload : public Workload {
   // Function index (0 = PF, 1 + i = VF i) and driver, for every driver.
   std::vector<std::pair<unsigned, cpu_stub::NicDriver*>> all_drivers() const;
   cpu_stub::NicDriverConfig driver_config(const cpu_stub::NicDriverConfig& defaults) const;
-  void program_vectors(Fabric& fabric, unsigned function, uint16_t rid, uint64_t bar, unsigned apic,
-                       cpu_stub::NicDriver* driver, uint16_t msix_cap);
+  void program_host_vectors(Fabric& fabric, const cpu_stub::PciFunctionInfo& pf);
+  // The next free vector on `apic` (ConfigError when it has none left).
+  unsigned allocate_vector(Fabric& fabric, unsigned apic);
   // The hypervisor's side of a guest's MSI-X entry (vPCI's MsiRemapper).
   cpu_stub::MsiProgramming remap_guest_msi(const cpu_stub::GuestMsi& m);
   void guest_bring_up(unsigned vf);

@@ -1,6 +1,9 @@
 #include "workload.hpp"
 
+#include <stdexcept>
+
 #include <iovsim/core/bitfield.hpp>
+#include <iovsim/pcie/msix.hpp>
 
 namespace iovsim::platforms {
 
@@ -52,6 +55,29 @@ uint64_t Fabric::ecam(uint16_t rid, uint16_t offset) const {
   return rc.config().ecam_base + (uint64_t{rid} << 12) + offset;
 }
 
+void Fabric::write_msix_entry(uint64_t table, unsigned index, const cpu_stub::MsiProgramming& msg) {
+  const uint64_t entry = table + uint64_t{index} * pcie::kMsixEntrySize;
+  cpu.mmio_write(entry + 0, 4, msg.address & 0xFFFFFFFFu);
+  cpu.mmio_write(entry + 4, 4, msg.address >> 32);
+  cpu.mmio_write(entry + 8, 4, msg.data);
+  cpu.mmio_write(entry + 12, 4, 0);  // vector control: unmasked
+}
+
+void Fabric::enable_msix(const cpu_stub::PciFunctionInfo& fn) {
+  uint16_t cap = 0;
+  for (const auto& [id, offset] : fn.capabilities)
+    if (id == pcie::kCapMsix) cap = offset;
+  if (!cap) throw std::runtime_error(core::format_rid(fn.rid()) + " has no MSI-X capability");
+  const uint64_t ctrl = ecam(fn.rid(), cap);
+  cpu.mmio_write(ctrl, 4, cpu.mmio_read(ctrl, 4) | (uint32_t{pcie::kMsixCtrlEnable} << 16));
+}
+
+uint16_t Fabric::ext_capability(const cpu_stub::PciFunctionInfo& fn, uint16_t id) {
+  for (const auto& [cap, offset] : fn.ext_capabilities)
+    if (cap == id) return offset;
+  return 0;
+}
+
 std::unique_ptr<cpu_stub::DmaMappingPolicy> Fabric::make_dma_policy(uint16_t sid, uint16_t did,
                                                                     uint64_t host_base,
                                                                     uint64_t host_bytes,
@@ -66,6 +92,35 @@ std::unique_ptr<cpu_stub::DmaMappingPolicy> Fabric::make_dma_policy(uint16_t sid
   dev.host_base = host_base;
   dev.host_bytes = host_bytes;
   return cpu_stub::make_dma_mapping_policy(dev, cfg, parent);
+}
+
+void wait_until_settled(const sc_core::sc_event& progress, double idle_us,
+                        const std::function<uint64_t()>& completed, uint64_t total,
+                        const std::function<bool()>& settled,
+                        const std::function<bool()>& wire_done,
+                        const std::function<void(uint64_t, uint64_t)>& report, core::Logger& log) {
+  const sc_core::sc_time period(10, sc_core::SC_US);
+  uint64_t last_done = 0;
+  double last_progress_ns = 0;
+  for (;;) {
+    sc_core::wait(period, progress);
+    const double now_ns = sc_core::sc_time_stamp().to_seconds() * 1e9;
+    const uint64_t done = completed();
+    if (report && (done >> 10) != (last_done >> 10)) report(done, total);
+    if (done != last_done) last_progress_ns = now_ns;
+    last_done = done;
+    if (settled()) return;
+    if (wire_done() && now_ns - last_progress_ns >= idle_us * 1000) {
+      log.warn("no progress for ", idle_us, " us: some guest stopped reaping its packets");
+      return;
+    }
+  }
+}
+
+void stop_simulation() {
+  sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO,
+                                          sc_core::SC_DO_NOTHING);
+  sc_core::sc_stop();
 }
 
 }  // namespace iovsim::platforms

@@ -14,6 +14,7 @@
 
 #include <systemc>
 
+#include <iovsim/core/logger.hpp>
 #include <iovsim/core/params.hpp>
 #include <iovsim/core/stats.hpp>
 #include <iovsim/cpu_stub/cpu_port.hpp>
@@ -66,6 +67,14 @@ struct Fabric {
   cpu_stub::MsiProgramming program_msi(uint16_t sid, unsigned apic, unsigned vector);
   // The ECAM address of `offset` in function `rid`'s configuration space.
   uint64_t ecam(uint16_t rid, uint16_t offset) const;
+  // As a driver programs MSI-X: entry `index` of the table at host address `table` gets `msg`
+  // and is unmasked.
+  void write_msix_entry(uint64_t table, unsigned index, const cpu_stub::MsiProgramming& msg);
+  // Sets MSI-X Enable in `fn`'s capability, where enumeration found it (std::runtime_error when
+  // it has none).
+  void enable_msix(const cpu_stub::PciFunctionInfo& fn);
+  // The offset of `fn`'s extended capability `id` as enumeration recorded it (0: none).
+  static uint16_t ext_capability(const cpu_stub::PciFunctionInfo& fn, uint16_t id);
   // The dma_map.* policy for a host-owned device `sid` in domain `did` (attached by the policy,
   // with driver.aw) whose buffers live in [host_base, +host_bytes); statistics in parent's
   // "dma_map" group. Call it in boot(): the policy programs the IOMMU. core::ConfigError for a
@@ -90,6 +99,18 @@ class Workload {
   // One line for the summary.
   virtual std::string describe() const = 0;
 };
+
+// The end of a packet workload (nic, its I/O modes). In a SystemC thread: checks `settled()` after
+// every notification of `progress` and every 10 us, reporting progress through `report` (when set)
+// every 1024 items; once `wire_done()`, gives up after `idle_us` without progress (a guest that
+// stopped reaping would otherwise keep the run alive forever). Returns when either happens.
+void wait_until_settled(const sc_core::sc_event& progress, double idle_us,
+                        const std::function<uint64_t()>& completed, uint64_t total,
+                        const std::function<bool()>& settled,
+                        const std::function<bool()>& wire_done,
+                        const std::function<void(uint64_t, uint64_t)>& report, core::Logger& log);
+// Ends the simulation: the workload is done (sc_stop without the kernel's info report).
+void stop_simulation();
 
 // One factory per `workload.kind`; each throws core::ConfigError for an impossible configuration.
 std::unique_ptr<Workload> make_dma_workload(Fabric& fabric);

@@ -88,6 +88,9 @@ int sc_main(int argc, char* argv[]) {
         report.run_dir("heavy_deferred"));
     const double ts = stat(s2, "workload.throughput_gbps"),
                  td = stat(d2, "workload.throughput_gbps");
+    // Per packet the driver spends about map 150 + unmap 100 + receive 100 ns, plus strict's 500
+    // ns per invalidation and its ~450 ns queue round trip: strict keeps up with ~1.1 Mpps, deferred
+    // with the whole 2 Mpps, a ratio near 1.8; 1.5 leaves room for the arrival process.
     report.at_least("deferred / strict throughput", "x", 1.5, td / ts);
     report.measure("strict throughput gbps", ts);
     report.measure("deferred throughput gbps", td);

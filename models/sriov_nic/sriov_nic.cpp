@@ -825,14 +825,19 @@ void SriovNic::pcie_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
     invalidate_request(*inv, now_ps);
     return;
   }
+  Function* f = nullptr;  // the function addressed: only its vectors can have been released
   if (ext && ext->config) {
     uint32_t v = 0;
     if (!p.is_read()) std::memcpy(&v, p.get_data_ptr(), std::min(len, 4u));
     if (!sriov_->config_access(addr, p.is_read(), len, v)) return;
     if (p.is_read()) std::memcpy(p.get_data_ptr(), &v, len);
     p.set_response_status(tlm::TLM_OK_RESPONSE);
+    const uint16_t target = static_cast<uint16_t>(addr >> 12);
+    if (target == config_.pf_rid)
+      f = &fn(0);
+    else if (auto vf = sriov_->vf_index(target))
+      f = &fn(1 + *vf);
   } else {
-    Function* f = nullptr;
     uint64_t offset = 0;
     if (auto bar = pf_cfg_.bar_hit(addr, len); bar && *bar == 0) {
       f = &fn(0);
@@ -849,13 +854,11 @@ void SriovNic::pcie_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
     p.set_response_status(tlm::TLM_OK_RESPONSE);
   }
   // An unmask (in the table or through the capability) may have released pending messages.
-  for (auto& f : functions_) {
-    if (!f || !f->msix) continue;
-    for (const pcie::MsiMessage& m : f->msix->take_released()) {
-      const uint64_t decided = f->pending_since[m.vector] ? f->pending_since[m.vector] : now_ps;
-      f->pending_since[m.vector] = 0;
-      send_msi(*f, m, decided, now_ps);
-    }
+  if (!f || !f->msix) return;
+  for (const pcie::MsiMessage& m : f->msix->take_released()) {
+    const uint64_t decided = f->pending_since[m.vector] ? f->pending_since[m.vector] : now_ps;
+    f->pending_since[m.vector] = 0;
+    send_msi(*f, m, decided, now_ps);
   }
 }
 

@@ -13,6 +13,7 @@
 #include <iovsim/platforms/platform.hpp>
 #include <iovsim/sriov_nic/descriptor.hpp>
 
+#include "../support/nic_platform.hpp"
 #include "../support/run_command.hpp"
 
 using namespace iovsim;
@@ -21,30 +22,15 @@ namespace {
 
 constexpr unsigned kGuests = 3, kPackets = 300;
 
-struct ModePlatform {
-  core::Config config;
-  core::StatGroup root;
-  std::unique_ptr<platforms::Platform> platform;
+std::vector<std::string> mode_settings(const std::string& mode, std::vector<std::string> sets) {
+  sets.insert(sets.begin(), {"nic.mode=" + mode, "nic.vfs=" + std::to_string(kGuests),
+                             "nic.packets=" + std::to_string(kPackets), "nic.rx_gbps=2"});
+  return sets;
+}
 
-  ModePlatform(const std::string& mode, const std::vector<std::string>& sets) {
-    config.set_assignment("workload.kind=nic");
-    config.set_assignment("nic.mode=" + mode);
-    config.set_assignment("nic.vfs=" + std::to_string(kGuests));
-    config.set_assignment("nic.packets=" + std::to_string(kPackets));
-    config.set_assignment("nic.rx_gbps=2");
-    config.set_assignment("vm.memory_bytes=8M");
-    for (const auto& s : sets) config.set_assignment(s);
-    platform = std::make_unique<platforms::Platform>("platform", config, &root);
-  }
-  void run() { sc_core::sc_start(); }
-  double stat(const std::string& name) {
-    core::StatMap m;
-    root.collect(m);
-    auto it = m.find(name);
-    INFO(name);
-    REQUIRE(it != m.end());
-    return std::visit([](auto v) { return static_cast<double>(v); }, it->second);
-  }
+struct ModePlatform : test::NicPlatform {
+  ModePlatform(const std::string& mode, const std::vector<std::string>& sets)
+      : NicPlatform(mode_settings(mode, sets)) {}
   // Every guest got all its packets, once, intact; nothing was dropped or refused.
   void check_exactly_once() {
     for (unsigned g = 0; g < kGuests; ++g) {

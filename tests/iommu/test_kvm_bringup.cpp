@@ -105,7 +105,9 @@ TEST_CASE("KVM intel-iommu interrupt test: IRTE index 2, vector 0xEE, delivered 
   CHECK(m.irq().delivered() == 1);
 }
 
-TEST_CASE("every interrupt-remapping fault reason is recorded in FRCD with the index, and FSTS shows it") {
+TEST_CASE(
+    "every interrupt-remapping fault reason is recorded in FRCD with the index, and FSTS shows "
+    "it") {
   Machine m;
   auto& s = m.store();
   const uint64_t irt = 0x110000;
@@ -116,10 +118,11 @@ TEST_CASE("every interrupt-remapping fault reason is recorded in FRCD with the i
   m.set_reg(kIrta, 8, irt | 0x2);  // S = 2: 8 entries, xAPIC
   m.gcmd(kGcmdSirtp);
   m.gcmd(kGcmdIre);
-  const uint64_t valid_hi = uint64_t{sid} | (uint64_t{1} << 18);  // SID, SQ 0, SVT 1
-  put_entry(s, irt + 16 * 1, 0x1 | (uint64_t{0x40} << 16), valid_hi);               // good, no FPD
-  put_entry(s, irt + 16 * 2, 0x0, valid_hi);                                         // not present
-  put_entry(s, irt + 16 * 3, 0x1 | (uint64_t{1} << 12) | (uint64_t{0x40} << 16), valid_hi);  // reserved bit 12
+  const uint64_t valid_hi = uint64_t{sid} | (uint64_t{1} << 18);       // SID, SQ 0, SVT 1
+  put_entry(s, irt + 16 * 1, 0x1 | (uint64_t{0x40} << 16), valid_hi);  // good, no FPD
+  put_entry(s, irt + 16 * 2, 0x0, valid_hi);                           // not present
+  put_entry(s, irt + 16 * 3, 0x1 | (uint64_t{1} << 12) | (uint64_t{0x40} << 16),
+            valid_hi);  // reserved bit 12
   auto handle = [](unsigned index) { return 0xFEE00000ull | ((index & 0x7FFF) << 5) | (1u << 4); };
   const uint32_t fro = m.unit().config().caps.frcd_offset(0);
 

@@ -12,36 +12,13 @@
 #include <iovsim/platforms/platform.hpp>
 #include <iovsim/sriov_nic/nic_registers.hpp>
 
+#include "../support/nic_platform.hpp"
+
 using namespace iovsim;
 using cpu_stub::VpciPolicy;
+using test::NicPlatform;
 
 namespace {
-
-struct NicPlatform {
-  core::Config config;
-  core::StatGroup root;
-  std::unique_ptr<platforms::Platform> platform;
-
-  explicit NicPlatform(const std::vector<std::string>& sets) {
-    config.set_assignment("workload.kind=nic");
-    config.set_assignment("nic.packets=400");
-    config.set_assignment("vm.memory_bytes=8M");
-    for (const auto& s : sets) config.set_assignment(s);
-    platform = std::make_unique<platforms::Platform>("platform", config, &root);
-  }
-  platforms::NicWorkload& workload() {
-    return dynamic_cast<platforms::NicWorkload&>(platform->workload());
-  }
-  void boot() { sc_core::sc_start(sc_core::SC_ZERO_TIME); }
-  void run() { sc_core::sc_start(); }
-  double stat(const std::string& name) {
-    core::StatMap m;
-    root.collect(m);
-    auto it = m.find(name);
-    REQUIRE(it != m.end());
-    return std::visit([](auto v) { return static_cast<double>(v); }, it->second);
-  }
-};
 
 // What the guest's bring-up does per VF (cpu_stub::guest_probe, guest_enable_msix with 2 vectors):
 // probe 18 config accesses (10 emulated: identity, 8 for BAR0 sizing, MSI-X control; 7 passed:
