@@ -431,6 +431,7 @@ void SriovNic::advance(Step& st) {
       const sc_time wire = sc_time(d.length * 8.0 / config_.line_gbps, sc_core::SC_NS);
       t = (line_.acquire(sc_time::from_value(t), wire) + wire).value();
       if (ones_complement_sum(st.buf.data(), d.length) != d.checksum) ++f.tx_bad_checksum;
+      wire_.transmit(st.buf.data(), d.length, t);
       d.status = kStatusDd;
       st.stage = Step::kWriteBack;
       return schedule(std::move(st), t);

@@ -46,6 +46,7 @@
 #include "nic_config.hpp"
 #include "nic_registers.hpp"
 #include "packet_generator.hpp"
+#include "wire_check.hpp"
 
 namespace iovsim::sriov_nic {
 
@@ -88,6 +89,12 @@ class SriovNic : public sc_core::sc_module {
   bool rx_settled() const;
   // A function's register, as software would read it (tests).
   uint32_t register_value(unsigned function, uint32_t offset) const;
+
+  using WireStream = WireCheck::Stream;
+  // TX packets as they left on the wire, per payload stream: intact packets, in sequence.
+  const std::map<uint32_t, WireStream>& tx_wire() const { return wire_.streams(); }
+  // TX packets whose payload did not match its own header.
+  uint64_t tx_wire_corrupt() const { return wire_.corrupt(); }
 
  private:
   struct Function;
@@ -200,6 +207,7 @@ class SriovNic : public sc_core::sc_module {
   core::Counter& reads_;
   core::Counter& writes_;
   core::Histogram& dma_latency_;
+  WireCheck wire_{&stats_};
 };
 
 }  // namespace iovsim::sriov_nic

@@ -1,12 +1,16 @@
 // The NIC's plain C++ parts: the descriptor layout byte by byte, the ones'-complement checksum,
-// the packet generator's arrival process and sizes, and the payload format.
+// the packet generator's arrival process and sizes, the payload format, and the TX wire check.
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <map>
+#include <string>
+#include <variant>
+#include <vector>
 
 #include <iovsim/sriov_nic/descriptor.hpp>
 #include <iovsim/sriov_nic/packet_generator.hpp>
+#include <iovsim/sriov_nic/wire_check.hpp>
 
 using namespace iovsim::sriov_nic;
 
@@ -111,4 +115,65 @@ TEST_CASE("The payload carries its header and depends only on stream and sequenc
   CHECK(std::equal(a, a + 100, b));
   fill_payload(b, 100, 7, 43, 123456);
   CHECK(!std::equal(a + kPayloadHeaderBytes, a + 100, b + kPayloadHeaderBytes));
+}
+
+TEST_CASE("The wire check finds corrupt packets and counts duplicates and gaps per stream") {
+  iovsim::core::StatGroup root;
+  WireCheck wire(&root);
+  auto packet = [](uint32_t stream, uint64_t seq, uint32_t bytes, uint64_t sent_ps) {
+    std::vector<uint8_t> p(bytes);
+    fill_payload(p.data(), bytes, stream, seq, sent_ps);
+    return p;
+  };
+  auto send = [&](const std::vector<uint8_t>& p, uint64_t t_ps) {
+    wire.transmit(p.data(), static_cast<uint32_t>(p.size()), t_ps);
+  };
+  // Stream 1, 64-byte packets: seq 0, 1, 1 (one duplicate).
+  send(packet(1, 0, 64, 1000), 3000);  // 2 ns
+  send(packet(1, 1, 64, 2000), 5500);  // 3.5 ns
+  send(packet(1, 1, 64, 2000), 6000);
+  // Stream 2, 100-byte packets: seq 0, 3 (1 and 2 missing).
+  send(packet(2, 0, 100, 0), 10000);    // 10 ns
+  send(packet(2, 3, 100, 9000), 8000);  // sent after it left: clamped to 0 ns
+  // Corrupt, none of them counted in a stream: one flipped payload byte (stream 1, seq 2), a
+  // header length that is not the packet's (made for 100 bytes, 64 sent), shorter than a header.
+  auto flipped = packet(1, 2, 64, 3000);
+  flipped[40] ^= 0x01;
+  send(flipped, 7000);
+  const auto longer = packet(1, 2, 100, 3000);
+  wire.transmit(longer.data(), 64, 7000);
+  const auto short_one = packet(1, 2, 64, 3000);
+  wire.transmit(short_one.data(), kPayloadHeaderBytes - 1, 7000);
+
+  CHECK(wire.corrupt() == 3);
+  REQUIRE(wire.streams().size() == 2);
+  const auto& s1 = wire.streams().at(1);
+  CHECK(s1.packets == 2);
+  CHECK(s1.bytes == 128);
+  CHECK(s1.duplicates == 1);
+  CHECK(s1.missing == 0);
+  CHECK(s1.next_seq == 2);  // the corrupt seq-2 packets did not advance it
+  const auto& s2 = wire.streams().at(2);
+  CHECK(s2.packets == 2);
+  CHECK(s2.bytes == 200);
+  CHECK(s2.duplicates == 0);
+  CHECK(s2.missing == 2);
+  CHECK(s2.next_seq == 4);
+
+  iovsim::core::StatMap m;
+  root.collect(m);
+  auto stat = [&](const std::string& name) {
+    INFO(name);
+    REQUIRE(m.count(name));
+    return std::visit([](auto v) { return static_cast<double>(v); }, m.at(name));
+  };
+  CHECK(stat("wire.tx_packets") == 4);
+  CHECK(stat("wire.tx_bytes") == 328);
+  CHECK(stat("wire.tx_corrupt") == 3);
+  CHECK(stat("wire.tx_missing") == 2);
+  CHECK(stat("wire.tx_duplicates") == 1);
+  CHECK(stat("wire.tx_latency_ns.count") == 4);
+  CHECK(stat("wire.tx_latency_ns.min") == 0);
+  CHECK(stat("wire.tx_latency_ns.max") == 10);
+  CHECK(stat("wire.tx_latency_ns.mean") == Approx((2 + 3.5 + 10 + 0) / 4));
 }

@@ -1,0 +1,54 @@
+#include "wire_check.hpp"
+
+#include <cstring>
+
+#include <iovsim/core/bitfield.hpp>
+
+#include "packet_generator.hpp"
+
+namespace iovsim::sriov_nic {
+
+WireCheck::WireCheck(core::StatGroup* parent)
+    : stats_("wire", parent),
+      packets_(
+          stats_.add_counter("tx_packets", "TX packets that left on the wire intact, in sequence")),
+      bytes_(stats_.add_counter("tx_bytes", "Bytes of the TX packets in tx_packets")),
+      corrupt_(stats_.add_counter("tx_corrupt",
+                                  "TX packets whose payload did not match its own header")),
+      missing_(stats_.add_counter("tx_missing", "Sequence numbers skipped in the TX streams")),
+      duplicates_(stats_.add_counter(
+          "tx_duplicates", "TX packets with a sequence number their stream had already passed")),
+      latency_(stats_.add_histogram(
+          "tx_latency_ns", "Sender's timestamp in the payload -> last bit on the wire (ns)")) {}
+
+void WireCheck::transmit(const uint8_t* data, uint32_t len, uint64_t t_ps) {
+  if (len < kPayloadHeaderBytes || core::load_le<uint32_t>(data + 12) != len) {
+    ++corrupt_;
+    return;
+  }
+  const uint32_t stream = core::load_le<uint32_t>(data);
+  const uint64_t seq = core::load_le<uint64_t>(data + 4);
+  const uint64_t sent_ps = core::load_le<uint64_t>(data + 16);
+  if (expect_.size() < len) expect_.resize(len);
+  fill_payload(expect_.data(), len, stream, seq, sent_ps);
+  if (std::memcmp(expect_.data(), data, len) != 0) {
+    ++corrupt_;
+    return;
+  }
+  Stream& s = streams_[stream];
+  if (seq < s.next_seq) {
+    ++s.duplicates;
+    ++duplicates_;
+    return;
+  }
+  s.missing += seq - s.next_seq;
+  missing_ += seq - s.next_seq;
+  s.next_seq = seq + 1;
+  ++s.packets;
+  s.bytes += len;
+  ++packets_;
+  bytes_ += len;
+  latency_.record(double(t_ps > sent_ps ? t_ps - sent_ps : 0) / 1000.0);
+}
+
+}  // namespace iovsim::sriov_nic
