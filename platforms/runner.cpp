@@ -57,6 +57,7 @@ RunResult run(const core::Config& config, const RunOptions& options) {
           .warn("trace.timeline: ", timeline->path(), " holds the first ", timeline->written(),
                 " events; ", timeline->dropped(), " more dropped (trace.timeline_max_events)");
   }
+  release_processes();
   return r;
 }
 
@@ -67,6 +68,7 @@ std::map<std::string, std::string> describe_statistics(const core::Config& confi
   sc_core::sc_start(sc_core::SC_ZERO_TIME);  // boot: what enumeration and set-up create
   std::map<std::string, std::string> out;
   root.describe(out);
+  release_processes();
   return out;
 }
 

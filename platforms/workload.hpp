@@ -109,8 +109,12 @@ void wait_until_settled(const sc_core::sc_event& progress, double idle_us,
                         const std::function<bool()>& settled,
                         const std::function<bool()>& wire_done,
                         const std::function<void(uint64_t, uint64_t)>& report, core::Logger& log);
-// Ends the simulation: the workload is done (sc_stop without the kernel's info report).
+// Ends the simulation: the workload is done. Every other process is killed (their stacks unwind)
+// and the kernel stops without its info report. Call from a thread.
 void stop_simulation();
+// From sc_main after sc_start returned without stop_simulation (only booted, or no events left):
+// kills the processes still waiting, so their stacks unwind, and stops. Nothing once stopped.
+void release_processes();
 
 // One factory per `workload.kind`; each throws core::ConfigError for an impossible configuration.
 std::unique_ptr<Workload> make_dma_workload(Fabric& fabric);

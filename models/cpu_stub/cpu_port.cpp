@@ -35,7 +35,12 @@ uint64_t CpuPort::register_access(tlm::tlm_command cmd, uint64_t addr, unsigned 
                                   uint64_t value) {
   if (mmio.size() == 0)
     throw std::runtime_error(std::string(name()) + ": no device registers are connected");
-  tlm::tlm_generic_payload p;
+  if (free_payloads_.empty()) {
+    payloads_.push_back(std::make_unique<tlm::tlm_generic_payload>());
+    free_payloads_.push_back(payloads_.back().get());
+  }
+  tlm::tlm_generic_payload& p = *free_payloads_.back();
+  free_payloads_.pop_back();
   p.set_command(cmd);
   p.set_address(addr);
   p.set_data_ptr(reinterpret_cast<unsigned char*>(&value));
@@ -44,12 +49,16 @@ uint64_t CpuPort::register_access(tlm::tlm_command cmd, uint64_t addr, unsigned 
   p.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
   sc_core::sc_time delay = sc_core::SC_ZERO_TIME;
   mmio->b_transport(p, delay);
+  const bool ok = p.is_response_ok();
+  // Back to the pool before waiting (another thread may use it meanwhile); not if the target
+  // threw: it may have left an extension of its own set.
+  free_payloads_.push_back(&p);
   if (in_thread()) {
     if (delay > sc_core::SC_ZERO_TIME) sc_core::wait(delay);
   } else if (sc_core::sc_time_stamp() + delay > boot_horizon_) {
     boot_horizon_ = sc_core::sc_time_stamp() + delay;
   }
-  if (!p.is_response_ok()) {
+  if (!ok) {
     // Unclaimed register space reads as all ones, as on a real bus.
     return cmd == tlm::TLM_READ_COMMAND ? (size == 8 ? ~uint64_t{0} : 0xFFFFFFFFull) : 0;
   }

@@ -5,6 +5,9 @@
 // Memory accesses by driver code are functional (debug transport): table writes are not timed.
 #pragma once
 
+#include <memory>
+#include <vector>
+
 #include <tlm_utils/simple_initiator_socket.h>
 #include <systemc>
 #include <tlm>
@@ -35,6 +38,10 @@ class CpuPort : public sc_core::sc_module, public HostAccess {
   static bool in_thread();
 
   sc_core::sc_time boot_horizon_ = sc_core::SC_ZERO_TIME;
+  // Register accesses' payloads, owned here rather than on the caller's stack: a thread still
+  // waiting in an access when the simulation stops never unwinds, and a stack payload would leak.
+  std::vector<std::unique_ptr<tlm::tlm_generic_payload>> payloads_;
+  std::vector<tlm::tlm_generic_payload*> free_payloads_;
 };
 
 }  // namespace iovsim::cpu_stub

@@ -29,6 +29,8 @@ struct NicPlatform {
     for (const auto& s : sets) config.set_assignment(s);
     platform = std::make_unique<platforms::Platform>("platform", config, &root);
   }
+  // Threads still waiting (a test that only booted) unwind before the platform goes.
+  ~NicPlatform() { platforms::release_processes(); }
   platforms::NicWorkload& workload() {
     return dynamic_cast<platforms::NicWorkload&>(platform->workload());
   }
