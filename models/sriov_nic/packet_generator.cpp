@@ -63,4 +63,19 @@ void fill_payload(uint8_t* data, uint32_t bytes, uint32_t stream, uint64_t seq, 
   }
 }
 
+std::optional<PayloadHeader> check_payload(const uint8_t* data, uint32_t len,
+                                           std::vector<uint8_t>& scratch) {
+  if (len < kPayloadHeaderBytes) return std::nullopt;
+  PayloadHeader h;
+  h.stream = core::load_le<uint32_t>(data);
+  h.seq = core::load_le<uint64_t>(data + 4);
+  h.bytes = core::load_le<uint32_t>(data + 12);
+  h.time_ps = core::load_le<uint64_t>(data + 16);
+  if (h.bytes != len) return std::nullopt;
+  if (scratch.size() < len) scratch.resize(len);
+  fill_payload(scratch.data(), len, h.stream, h.seq, h.time_ps);
+  if (std::memcmp(scratch.data(), data, len) != 0) return std::nullopt;
+  return h;
+}
+
 }  // namespace iovsim::sriov_nic

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <random>
+#include <vector>
 
 #include "nic_config.hpp"
 
@@ -41,5 +43,17 @@ class PacketGenerator {
 // intact and measure its latency. Packets are at least 64 bytes.
 constexpr uint32_t kPayloadHeaderBytes = 24;
 void fill_payload(uint8_t* data, uint32_t bytes, uint32_t stream, uint64_t seq, uint64_t time_ps);
+
+struct PayloadHeader {
+  uint32_t stream = 0;
+  uint64_t seq = 0;
+  uint32_t bytes = 0;
+  uint64_t time_ps = 0;
+};
+// The header of a `len`-byte packet that is exactly what fill_payload makes of its own header
+// (the header's length equal to len); nothing for anything else. Receivers and the wire check use
+// it; `scratch` holds the regenerated payload and grows as needed.
+std::optional<PayloadHeader> check_payload(const uint8_t* data, uint32_t len,
+                                           std::vector<uint8_t>& scratch);
 
 }  // namespace iovsim::sriov_nic

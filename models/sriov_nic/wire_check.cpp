@@ -22,19 +22,14 @@ WireCheck::WireCheck(core::StatGroup* parent)
           "tx_latency_ns", "Sender's timestamp in the payload -> last bit on the wire (ns)")) {}
 
 void WireCheck::transmit(const uint8_t* data, uint32_t len, uint64_t t_ps) {
-  if (len < kPayloadHeaderBytes || core::load_le<uint32_t>(data + 12) != len) {
+  const auto header = check_payload(data, len, expect_);
+  if (!header) {
     ++corrupt_;
     return;
   }
-  const uint32_t stream = core::load_le<uint32_t>(data);
-  const uint64_t seq = core::load_le<uint64_t>(data + 4);
-  const uint64_t sent_ps = core::load_le<uint64_t>(data + 16);
-  if (expect_.size() < len) expect_.resize(len);
-  fill_payload(expect_.data(), len, stream, seq, sent_ps);
-  if (std::memcmp(expect_.data(), data, len) != 0) {
-    ++corrupt_;
-    return;
-  }
+  const uint32_t stream = header->stream;
+  const uint64_t seq = header->seq;
+  const uint64_t sent_ps = header->time_ps;
   Stream& s = streams_[stream];
   if (seq < s.next_seq) {
     ++s.duplicates;
