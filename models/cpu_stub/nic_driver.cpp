@@ -184,18 +184,11 @@ void NicDriver::reap_rx() {
     // Check the packet: the generator's header, its regenerated payload, the device's checksum.
     const uint32_t len = std::min<uint32_t>(d.length, config_.buffer_bytes);
     cpu_.mem_read(cpu_address(rx_buf_[rx_next_]), scratch_.data(), len);
-    bool ok = len >= nic::kPayloadHeaderBytes;
-    const uint32_t stream = ok ? core::load_le<uint32_t>(scratch_.data()) : 0;
-    const uint64_t seq = ok ? core::load_le<uint64_t>(scratch_.data() + 4) : 0;
-    const uint32_t bytes = ok ? core::load_le<uint32_t>(scratch_.data() + 12) : 0;
-    const uint64_t sent_ps = ok ? core::load_le<uint64_t>(scratch_.data() + 16) : 0;
-    if (ok && stream == config_.stream && bytes == len && bytes <= expect_.size()) {
-      nic::fill_payload(expect_.data(), bytes, stream, seq, sent_ps);
-      ok = std::memcmp(expect_.data(), scratch_.data(), len) == 0 &&
-           nic::ones_complement_sum(scratch_.data(), len) == d.checksum;
-    } else {
-      ok = false;
-    }
+    const auto header = nic::check_payload(scratch_.data(), len, expect_);
+    const bool ok = header && header->stream == config_.stream &&
+                    nic::ones_complement_sum(scratch_.data(), len) == d.checksum;
+    const uint64_t seq = ok ? header->seq : 0;
+    const uint64_t sent_ps = ok ? header->time_ps : 0;
     if (!ok) {
       ++rx_corrupt_;
       log_.warn("packet in RX slot ", rx_next_, " is corrupt");
@@ -262,7 +255,9 @@ bool NicDriver::reap_tx() {
 void NicDriver::tx_thread() {
   if (start_at_ > sc_core::sc_time_stamp()) wait(start_at_ - sc_core::sc_time_stamp());
   const unsigned n = config_.ring_entries;
+  // Packets leave on a schedule at the rate, whatever each one cost (while the driver keeps up).
   const sc_time gap(config_.tx_bytes * 8.0 / config_.tx_gbps, sc_core::SC_NS);
+  sc_time next = sc_core::sc_time_stamp();
   const sc_time poll(config_.poll_interval_ns, sc_core::SC_NS);
   while (tx_seq_ < config_.tx_packets) {
     reap_tx();
@@ -287,7 +282,8 @@ void NicDriver::tx_thread() {
     ++tx_sent_;
     charge(cpu_ns);
     cpu_.mmio_write(config_.bar + nic::kTxQueue + nic::kQTail, 4, tx_tail_);
-    wait(gap);
+    next += gap;
+    if (next > sc_core::sc_time_stamp()) wait(next - sc_core::sc_time_stamp());
   }
   // Reap what is still in flight.
   while (tx_clean_ != tx_tail_) {
