@@ -13,78 +13,14 @@
 #include <iovsim/platforms/platform.hpp>
 #include <iovsim/sriov_nic/descriptor.hpp>
 
-#include "../support/nic_platform.hpp"
 #include "../support/run_command.hpp"
+#include "mode_platform.hpp"
 
 using namespace iovsim;
 
-namespace {
-
-constexpr unsigned kGuests = 3, kPackets = 300;
-
-std::vector<std::string> mode_settings(const std::string& mode, std::vector<std::string> sets) {
-  sets.insert(sets.begin(), {"nic.mode=" + mode, "nic.vfs=" + std::to_string(kGuests),
-                             "nic.packets=" + std::to_string(kPackets), "nic.rx_gbps=2"});
-  return sets;
-}
-
-struct ModePlatform : test::NicPlatform {
-  ModePlatform(const std::string& mode, const std::vector<std::string>& sets)
-      : NicPlatform(mode_settings(mode, sets)) {}
-  // Every guest got all its packets, once, intact; nothing was dropped or refused.
-  void check_exactly_once() {
-    for (unsigned g = 0; g < kGuests; ++g) {
-      const std::string p = "guest.vm" + std::to_string(g) + ".";
-      INFO("guest " << g);
-      CHECK(stat(p + "rx_packets") == kPackets);
-      CHECK(stat(p + "rx_missing") == 0);
-      CHECK(stat(p + "rx_duplicates") == 0);
-      CHECK(stat(p + "rx_corrupt") == 0);
-    }
-    CHECK(stat("workload.transactions") == kGuests * kPackets);
-    CHECK(stat("workload.drops") == 0);
-    CHECK(stat("hv.packets") == kGuests * kPackets);
-    CHECK(stat("hv.device_errors") == 0);
-    CHECK(stat("workload.throughput_gbps") > 0);
-  }
-  // hv.cpu_ns is the sum of its parts, each part its cost times its count.
-  void check_accounting(bool copies, bool emulates, bool validates) {
-    const double n = kGuests * kPackets;
-    const double parts = stat("hv.exit_ns") + stat("hv.inject_ns") + stat("hv.backend_ns") +
-                         stat("hv.copy_ns") + stat("hv.emulation_ns") + stat("hv.validate_ns") +
-                         stat("hv.map_ns");
-    CHECK(stat("hv.cpu_ns") == Approx(parts).epsilon(1e-12));
-    CHECK(stat("hv.backend_ns") == Approx(n * 200).epsilon(1e-12));
-    CHECK(stat("hv.exit_ns") == Approx(stat("hv.exits") * 1000).epsilon(1e-12));
-    CHECK(stat("hv.inject_ns") == Approx(stat("hv.injected") * 500).epsilon(1e-12));
-    // 1500-byte packets: 50 ns set-up + 1500 * 8 / 80 ns.
-    CHECK(stat("hv.copy_ns") == Approx(copies ? n * 200 : 0).epsilon(1e-12));
-    CHECK(stat("hv.copy_bytes") == (copies ? n * 1500 : 0));
-    CHECK(stat("hv.emulation_ns") == Approx(emulates ? n * 500 : 0).epsilon(1e-12));
-    if (validates)
-      CHECK(stat("hv.validate_ns") == Approx(stat("hv.validated") * 50).epsilon(1e-12));
-    else
-      CHECK(stat("hv.validate_ns") == 0);
-    // Guests: 100 ns per packet (nic_driver.rx_packet_ns); their exits add up to the
-    // hypervisor's, their interrupts to the ones it injected.
-    double exits = 0, interrupts = 0, cpu = 0;
-    for (unsigned g = 0; g < kGuests; ++g) {
-      const std::string p = "guest.vm" + std::to_string(g) + ".";
-      exits += stat(p + "exits");
-      interrupts += stat(p + "interrupts");
-      cpu += stat(p + "cpu_ns");
-    }
-    CHECK(cpu == Approx(n * 100).epsilon(1e-12));
-    CHECK(stat("guest.cpu_ns") == Approx(cpu).epsilon(1e-12));
-    CHECK(exits == stat("hv.exits"));
-    CHECK(stat("guest.exits") == exits);
-    CHECK(interrupts == stat("hv.injected"));
-    CHECK(stat("hv.cycles_per_packet") ==
-          Approx(stat("hv.cpu_ns") * 2200 / 1000 / n).epsilon(1e-9));
-  }
-};
-
-}  // namespace
+using test::kGuests;
+using test::kPackets;
+using test::ModePlatform;
 
 TEST_CASE("emulated: every packet once and intact through the IOMMU", "[io_modes]") {
   ModePlatform p("emulated", {"iommu.enabled=true"});
@@ -173,7 +109,10 @@ TEST_CASE("io modes: impossible configurations are clear errors", "[io_modes]") 
     const char* message;
   };
   const Case cases[] = {
-      {"--set nic.mode=emulated --set nic.direction=tx", "RX direction only"},
+      {"--set nic.mode=mq --set io.paravirtual.buffers=grant", "is for nic.mode=paravirtual"},
+      {"--set nic.mode=emulated --set nic.direction=tx --set nic.packet_bytes=9000 "
+       "--set vm.memory_bytes=2M",
+       "do not fit vm.memory_bytes"},
       {"--set nic.mode=paravirtual --set nic.vfs=4 --set vm.count=2", "vm.count must be 0"},
       {"--set nic.mode=mq --set nic.host_queue=true", "the hypervisor owns the PF"},
       {"--set nic.mode=emulated --set nic.vfs=0", "needs nic.vfs >= 1"},
@@ -192,7 +131,8 @@ TEST_CASE("io modes: impossible configurations are clear errors", "[io_modes]") 
 TEST_CASE("io modes are deterministic for a seed", "[io_modes]") {
   const std::string args =
       "--set workload.kind=nic --set nic.mode=emulated --set nic.vfs=3 --set nic.packets=300 "
-      "--set nic.rx_gbps=5 --set iommu.enabled=true --set nic.packet_sizes=imix";
+      "--set nic.rx_gbps=5 --set iommu.enabled=true --set nic.packet_sizes=imix "
+      "--set nic.direction=both";
   const auto a = test::run_for_stats(args, "io_det_a");
   const auto b = test::run_for_stats(args, "io_det_b");
   CHECK(a["stats"] == b["stats"]);
