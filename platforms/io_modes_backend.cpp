@@ -335,24 +335,22 @@ bool IoModesWorkload::reap_device_tx(DeviceQueue& q) {
 
 // ---- Guest notifications -----------------------------------------------------------------------
 
+void IoModesWorkload::inject(VirtualIrq& irq) {
+  if (!irq.waiting || irq.pending) return;
+  hv_charge(hv_->inject_ns, costs_.inject_ns);
+  ++hv_->injected;
+  irq.pending = true;
+  irq.event.notify(sc_core::SC_ZERO_TIME);
+}
+
 // An interrupt for every guest that has unseen completions and sleeps on them; a busy guest finds
 // them itself (interrupt suppression).
 void IoModesWorkload::notify_guests() {
   for (auto& g : guests_) {
     Guest& guest = *g;
     // Only for completions the guest has not reaped: it may have found them while busy.
-    if (guest.filled != guest.reaped && guest.waiting && !guest.irq_pending) {
-      hv_charge(hv_->inject_ns, costs_.inject_ns);
-      ++hv_->injected;
-      guest.irq_pending = true;
-      guest.irq.notify(sc_core::SC_ZERO_TIME);
-    }
-    if (guest.tx_done != guest.tx_reaped && guest.tx_waiting && !guest.tx_irq_pending) {
-      hv_charge(hv_->inject_ns, costs_.inject_ns);
-      ++hv_->injected;
-      guest.tx_irq_pending = true;
-      guest.tx_irq.notify(sc_core::SC_ZERO_TIME);
-    }
+    if (guest.filled != guest.reaped) inject(guest.rx_irq);
+    if (guest.tx_done != guest.tx_reaped) inject(guest.tx_irq);
   }
 }
 

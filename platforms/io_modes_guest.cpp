@@ -33,16 +33,7 @@ void IoModesWorkload::guest_thread(Guest& guest) {
   if (start_ > sc_core::sc_time_stamp()) sc_core::wait(start_ - sc_core::sc_time_stamp());
   for (;;) {
     // Check the ring again after any work: the backend does not interrupt a busy guest.
-    if (guest_reap(guest)) continue;
-    if (!guest.irq_pending) {
-      guest.waiting = true;
-      sc_core::wait(guest.irq);
-      guest.waiting = false;
-    }
-    guest.irq_pending = false;
-    ++*guest.interrupts;
-    if (mode_ == IoMode::kEmulated)
-      for (unsigned i = 0; i < costs_.emulated_irq_exits; ++i) guest_exit(guest);
+    if (!guest_reap(guest)) guest_wait_irq(guest, guest.rx_irq);
   }
 }
 
@@ -127,7 +118,7 @@ void IoModesWorkload::guest_tx_thread(Guest& guest) {
   while (guest.tx_seq < per_guest_packets_) {
     guest_reap_tx(guest);
     if (guest.tx_posted - guest.tx_reaped >= n) {
-      guest_wait_tx(guest);  // the ring is full
+      guest_wait_irq(guest, guest.tx_irq);  // the ring is full
       continue;
     }
     const unsigned slot = static_cast<unsigned>(guest.tx_posted % n);
@@ -157,7 +148,7 @@ void IoModesWorkload::guest_tx_thread(Guest& guest) {
   }
   // What is still in flight.
   while (guest.tx_reaped < guest.tx_posted)
-    if (!guest_reap_tx(guest)) guest_wait_tx(guest);
+    if (!guest_reap_tx(guest)) guest_wait_irq(guest, guest.tx_irq);
 }
 
 // Completions in order: each frees its slot (and counts the packet as sent).
@@ -186,14 +177,15 @@ bool IoModesWorkload::guest_reap_tx(Guest& guest) {
   return any;
 }
 
-// Sleep until the backend signals TX completions (it does so only for a waiting guest).
-void IoModesWorkload::guest_wait_tx(Guest& guest) {
-  if (!guest.tx_irq_pending) {
-    guest.tx_waiting = true;
-    sc_core::wait(guest.tx_irq);
-    guest.tx_waiting = false;
+// Sleep until the backend injects the interrupt (it does so only for a waiting guest), then handle
+// it: in the emulated mode, reading the cause register and unmasking trap.
+void IoModesWorkload::guest_wait_irq(Guest& guest, VirtualIrq& irq) {
+  if (!irq.pending) {
+    irq.waiting = true;
+    sc_core::wait(irq.event);
+    irq.waiting = false;
   }
-  guest.tx_irq_pending = false;
+  irq.pending = false;
   ++*guest.interrupts;
   if (mode_ == IoMode::kEmulated)
     for (unsigned i = 0; i < costs_.emulated_irq_exits; ++i) guest_exit(guest);

@@ -67,6 +67,12 @@ struct IoModesWorkload::DeviceQueue {
   std::unique_ptr<cpu_stub::DmaMappingPolicy> policy;
 };
 
+// A guest's virtual interrupt line: the backend injects only while the guest sleeps on it.
+struct IoModesWorkload::VirtualIrq {
+  sc_core::sc_event event;
+  bool waiting = false, pending = false;
+};
+
 // A guest's virtual NIC and driver. Its RX ring: entries descriptors at GPA 0, buffer i at
 // bufs + i * buffer_bytes; its TX ring after the RX ring, TX buffer i at tx_bufs + i * tx_stride.
 // Positions are monotonic counts. RX: the guest posted `posted` buffers, the backend took
@@ -84,11 +90,10 @@ struct IoModesWorkload::Guest {
   uint32_t stream = 0, step = 1;
   uint32_t tx_stream = 0;
   uint64_t next_seq = 0, tx_seq = 0;
-  bool waiting = false, irq_pending = false;
-  bool tx_waiting = false, tx_irq_pending = false;
   bool wants_kick = false;    // the backend asked to be told of new RX buffers
   bool tx_wants_kick = true;  // ... of new TX packets (at first, as virtio's event index)
-  sc_core::sc_event irq, kick, tx_irq;
+  VirtualIrq rx_irq, tx_irq;
+  sc_core::sc_event kick;
   std::vector<uint64_t> tx_posted_ps;      // per TX slot: when the guest posted it
   std::map<uint64_t, uint64_t> misdirect;  // TX seq -> the GPA its descriptor names instead
   std::unique_ptr<core::StatGroup> group;

@@ -81,6 +81,7 @@ class IoModesWorkload : public Workload {
   struct HostRing;
   struct DeviceQueue;
   struct Guest;
+  struct VirtualIrq;
   struct HvStats;
 
   uint64_t guest_base(unsigned g) const { return vm_base_ + g * vm_stride_; }
@@ -101,6 +102,7 @@ class IoModesWorkload : public Workload {
   void complete_guest_tx(Guest& guest, uint64_t pos, uint16_t status);
   bool transmit_all();
   void notify_guests();
+  void inject(VirtualIrq& irq);
   void kick_backend();  // a guest's notification (after its exit)
   void hv_charge(core::Scalar& part, double ns);
   uint64_t map(DeviceQueue& q, uint64_t hpa, uint32_t bytes, bool charge, bool device_writes);
@@ -117,7 +119,7 @@ class IoModesWorkload : public Workload {
   void check_packet(Guest& guest, const sriov_nic::Descriptor& d, uint64_t gpa);
   void guest_tx_thread(Guest& guest);
   bool guest_reap_tx(Guest& guest);
-  void guest_wait_tx(Guest& guest);
+  void guest_wait_irq(Guest& guest, VirtualIrq& irq);
 
   bool settled() const;
   uint64_t total_expected() const;
