@@ -260,6 +260,7 @@ void NicWorkload::boot(Fabric& f) {
   }
   fabric_ = &f;
   next_vector_.assign(f.irq.cpus(), 0x30);
+  free_vectors_.assign(f.irq.cpus(), {});
   // The hypervisor assigns each VF to its VM's virtual bus; then each guest brings it up.
   for (unsigned i = 0; i < nic_cfg_.vfs; ++i) {
     const uint16_t rid = nic_->rid(1 + i);
@@ -342,8 +343,8 @@ void NicWorkload::guest_bring_up(unsigned vf) {
 
 // The hypervisor's side of a guest MSI-X entry: a host vector on the CPU the target vCPU is pinned
 // to (or the next one, misrouted), an IRTE with the VF's SID (or a compatibility message without
-// interrupt remapping), and the route to the guest's driver. A guest that rewrites an unmasked
-// entry gets a new vector (the old one stays allocated: a simplification).
+// interrupt remapping), and the route to the guest's driver. A guest rewriting an entry (another
+// vCPU, as irqbalance does) keeps its IRTE, rewritten in place; the host vector moves with the CPU.
 cpu_stub::MsiProgramming NicWorkload::remap_guest_msi(const cpu_stub::GuestMsi& m) {
   Fabric& f = *fabric_;
   unsigned vf = 0;
@@ -355,10 +356,27 @@ cpu_stub::MsiProgramming NicWorkload::remap_guest_msi(const cpu_stub::GuestMsi& 
                              std::to_string(m.vcpu) + ", which it does not have");
   const unsigned pinned = cpu_of(vm, m.vcpu);
   const unsigned apic = misrouted_ ? (pinned + 1) % f.irq.cpus() : pinned;
-  const unsigned vector = allocate_vector(f, apic);
-  const auto msg = f.program_msi(m.host_rid, apic, vector);
-  routes_[{apic, vector}] = {drivers_[vf].get(), m.entry == sriov_nic::kVectorTx, true, pinned};
-  return msg;
+  const Route route{drivers_[vf].get(), m.entry == sriov_nic::kVectorTx, true, pinned};
+  auto known = guest_vectors_.find({m.host_rid, m.entry});
+  if (known == guest_vectors_.end()) {
+    GuestVector v;
+    v.apic = apic;
+    v.vector = allocate_vector(f, apic);
+    v.msg = f.program_msi(m.host_rid, apic, v.vector);
+    routes_[{apic, v.vector}] = route;
+    guest_vectors_[{m.host_rid, m.entry}] = v;
+    return v.msg;
+  }
+  GuestVector& v = known->second;
+  routes_.erase({v.apic, v.vector});
+  if (v.apic != apic) {
+    free_vectors_[v.apic].push_back(v.vector);
+    v.apic = apic;
+    v.vector = allocate_vector(f, apic);
+  }
+  v.msg = f.reprogram_msi(v.msg, m.host_rid, apic, v.vector);
+  routes_[{apic, v.vector}] = route;
+  return v.msg;
 }
 
 // The host's PF: its RX and TX vectors, the next free vectors on CPU 0, programmed into its MSI-X
@@ -374,6 +392,11 @@ void NicWorkload::program_host_vectors(Fabric& f, const cpu_stub::PciFunctionInf
 }
 
 unsigned NicWorkload::allocate_vector(Fabric& f, unsigned apic) {
+  if (!free_vectors_[apic].empty()) {
+    const unsigned vector = free_vectors_[apic].back();
+    free_vectors_[apic].pop_back();
+    return vector;
+  }
   const unsigned vector = next_vector_[apic]++;
   if (vector > 0xFE)
     throw core::ConfigError("not enough interrupt vectors for " + std::to_string(nic_cfg_.vfs) +

@@ -107,6 +107,13 @@ class NicWorkload : public Workload {
   core::Histogram* irq_direct_latency_ = nullptr;
   core::Histogram* irq_forwarded_latency_ = nullptr;
   std::vector<unsigned> next_vector_;
+  std::vector<std::vector<unsigned>> free_vectors_;  // per CPU: vectors given back
+  // A guest's MSI-X entry as the hypervisor programmed it: its host vector and message.
+  struct GuestVector {
+    unsigned apic = 0, vector = 0;
+    cpu_stub::MsiProgramming msg;
+  };
+  std::map<std::pair<uint16_t, unsigned>, GuestVector> guest_vectors_;  // (VF rid, entry)
   unsigned vms_ = 0;
   uint64_t vm_bytes_ = 0, vm_stride_ = 0, vm_base_ = 0, page_bytes_ = 0;
   double idle_us_ = 1000;

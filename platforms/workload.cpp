@@ -51,6 +51,21 @@ cpu_stub::MsiProgramming Fabric::program_msi(uint16_t sid, unsigned apic, unsign
   return msg;
 }
 
+cpu_stub::MsiProgramming Fabric::reprogram_msi(const cpu_stub::MsiProgramming& msg, uint16_t sid,
+                                               unsigned apic, unsigned vector) {
+  irq.expect_vector(apic, vector);
+  if (!ir_enabled) return cpu_stub::IommuDriver::compat_message(apic, vector);
+  // The remappable format's handle: address bits 19:5 and bit 2 (handle[15]).
+  const auto handle =
+      static_cast<uint16_t>(((msg.address >> 5) & 0x7FFF) | ((msg.address >> 2) & 1) << 15);
+  cpu_stub::IrteSpec spec;
+  spec.sid = sid;
+  spec.vector = vector;
+  spec.dest_apic = apic;
+  driver->update_interrupt(handle, spec);
+  return msg;
+}
+
 uint64_t Fabric::ecam(uint16_t rid, uint16_t offset) const {
   return rc.config().ecam_base + (uint64_t{rid} << 12) + offset;
 }

@@ -65,6 +65,10 @@ struct Fabric {
   // remappable through a new IRTE with interrupt remapping, compatibility format without. Also
   // tells the interrupt controller to expect the vector.
   cpu_stub::MsiProgramming program_msi(uint16_t sid, unsigned apic, unsigned vector);
+  // Points a message program_msi made at another (apic, vector), as irqbalance would: its IRTE
+  // rewritten in place (the message the device holds stays valid), or a new compatibility message.
+  cpu_stub::MsiProgramming reprogram_msi(const cpu_stub::MsiProgramming& msg, uint16_t sid,
+                                         unsigned apic, unsigned vector);
   // The ECAM address of `offset` in function `rid`'s configuration space.
   uint64_t ecam(uint16_t rid, uint16_t offset) const;
   // As a driver programs MSI-X: entry `index` of the table at host address `table` gets `msg`

@@ -360,6 +360,10 @@ void IommuDriver::update_interrupt(uint16_t index, const IrteSpec& spec) {
   invalidate_iec_index(index, 0);
 }
 
+unsigned IommuDriver::irtes_in_use() const {
+  return static_cast<unsigned>(std::count(irte_used_.begin(), irte_used_.end(), true));
+}
+
 void IommuDriver::free_interrupt(uint16_t index) {
   require_irte(index, "free_interrupt");
   const uint64_t e = irt_ + kIrteBytes * index;

@@ -133,6 +133,8 @@ class IommuDriver {
   void update_interrupt(uint16_t index, const IrteSpec& spec);
   // Clears the IRTE (P first), IEC invalidation, and frees the index for reuse.
   void free_interrupt(uint16_t index);
+  // IRTE indices allocated (map_interrupt, not yet freed).
+  unsigned irtes_in_use() const;
   // The compatibility-format message (no interrupt remapping): address 0xFEE00000 | APIC id << 12
   // (physical, RH = 0), data vector | delivery_mode << 8 | level << 15 (trigger mode).
   // std::invalid_argument for an APIC id above 255, a vector above 255 or a reserved

@@ -127,6 +127,43 @@ TEST_CASE("Interrupt affinity: misrouted interrupts are forwarded and pay vm.for
   CHECK(p.stat("guest.vf0.rx_packets") == 400);
 }
 
+TEST_CASE("Interrupt affinity: a guest moving its interrupt between vCPUs keeps one IRTE") {
+  NicPlatform p({"nic.vfs=1", "vm.vcpus=2", "cpu.count=2", "vm.pinning=0,1", "iommu.enabled=true",
+                 "iommu.ir.enabled=true"});
+  p.boot();
+  auto& w = p.workload();
+  auto& cpu = p.platform->cpu();
+  const unsigned irtes = p.platform->iommu_driver()->irtes_in_use();
+  CHECK(irtes == 2);  // the VF's RX and TX entries
+  const uint64_t rx_entry =
+      p.platform->enumerator()->find(w.nic().rid(1))->bars[0].base + sriov_nic::kMsixTable;
+  const uint64_t device_address = cpu.mmio_read(rx_entry, 4);
+  // The guest's driver moves the interrupt 301 times, more than the 207 vectors a CPU has,
+  // alternating vCPU 1 and 0 and ending on vCPU 1 (CPU 1): each an unmasked rewrite of the
+  // entry's address, trapped and remapped (from a thread: each move waits for its IEC
+  // invalidation).
+  uint64_t moved_ps = 0;
+  sc_core::sc_spawn([&] {
+    for (unsigned i = 0; i < 301; ++i)
+      w.vpci(0).guest().mmio_write(rx_entry, 4, 0xFEE00000u | (i % 2 == 0 ? 1u : 0u) << 12);
+    moved_ps = sc_core::sc_time_stamp().value();
+  });
+  p.run();
+  REQUIRE(moved_ps > 0);
+  CHECK(w.vpci(0).table_traps() == 8 + 301);
+  CHECK(p.platform->iommu_driver()->irtes_in_use() == irtes);
+  CHECK(cpu.mmio_read(rx_entry, 4) == device_address);  // the same handle: the IRTE moved
+  unsigned checked = 0;
+  for (const auto& m : p.platform->interrupts().received())
+    if (m.has_rid && m.source_rid == w.nic().rid(1) && m.time_ps > moved_ps) {
+      CHECK(m.apic_id == 1);
+      ++checked;
+    }
+  CHECK(checked > 0);
+  CHECK(p.stat("irq.unexpected") == 0);
+  CHECK(p.stat("guest.vf0.rx_packets") == 400);
+}
+
 TEST_CASE("Interrupt affinity: misrouting needs two CPUs") {
   CHECK_THROWS_AS(NicPlatform({"nic.vfs=1", "cpu.count=1", "vm.irq_affinity=misrouted"}),
                   core::ConfigError);
