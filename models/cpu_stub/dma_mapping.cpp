@@ -205,6 +205,11 @@ void check_iova_range(const DmaDevice& dev, const DmaMapConfig& cfg, const std::
 
 // ---- identity and static ---------------------------------------------------------------------
 
+// [addr, addr + bytes) lies in [base, base + size), without wrapping past the end.
+bool inside(uint64_t addr, uint64_t bytes, uint64_t base, uint64_t size) {
+  return addr >= base && addr - base <= size && bytes <= size - (addr - base);
+}
+
 class IdentityPolicy : public DmaMappingPolicy {
  public:
   IdentityPolicy(const DmaDevice& dev, const DmaMapConfig& cfg, core::StatGroup* parent)
@@ -221,7 +226,7 @@ class IdentityPolicy : public DmaMappingPolicy {
   uint64_t map(uint64_t hpa, uint64_t bytes, bool, uint64_t) override {
     if (bytes == 0) throw std::invalid_argument("dma_map: map of 0 bytes");
     const DmaDevice& d = device();
-    if (checked_ && (hpa < d.host_base || bytes > d.host_base + d.host_bytes - hpa))
+    if (checked_ && !inside(hpa, bytes, d.host_base, d.host_bytes))
       throw std::invalid_argument("dma_map: identity: buffer outside the mapped host region");
     charge_map(false);
     return hpa;
@@ -249,14 +254,14 @@ class StaticPolicy : public DmaMappingPolicy {
   uint64_t map(uint64_t hpa, uint64_t bytes, bool, uint64_t) override {
     if (bytes == 0) throw std::invalid_argument("dma_map: map of 0 bytes");
     const DmaDevice& d = device();
-    if (hpa < d.host_base || bytes > d.host_base + d.host_bytes - hpa)
+    if (!inside(hpa, bytes, d.host_base, d.host_bytes))
       throw std::invalid_argument("dma_map: static: buffer outside the mapped host region");
     charge_map(false);
     return config().iova_base + (hpa - d.host_base);
   }
   void unmap(uint64_t iova, uint64_t bytes, uint64_t) override {
     const uint64_t base = config().iova_base;
-    if (bytes == 0 || iova < base || bytes > device().host_bytes - (iova - base))
+    if (bytes == 0 || !inside(iova, bytes, base, device().host_bytes))
       throw std::invalid_argument("dma_map: static: unmap outside the mapped region");
     charge_unmap(false);
   }

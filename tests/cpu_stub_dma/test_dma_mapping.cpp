@@ -81,6 +81,8 @@ TEST_CASE("identity without ECAP.PT maps the host region 1:1 at setup", "[dma_ma
   CHECK(device_reads(rig, kHost + kHostBytes - 4, 7));
   CHECK_THROWS_AS(p->map(kHost + kHostBytes - 4, 8, false, 0), std::invalid_argument);
   CHECK_THROWS_AS(p->map(kHost - 4, 4, false, 0), std::invalid_argument);
+  // Wholly past the end (where "end - address" would wrap around).
+  CHECK_THROWS_AS(p->map(kHost + kHostBytes + kPage, 4, false, 0), std::invalid_argument);
   CHECK(p->take_cpu_ns() == 0);
 }
 
@@ -101,6 +103,9 @@ TEST_CASE("static: the region is mapped once at dma_map.iova_base, map is addres
   CHECK(p->take_cpu_ns() == 0);
   CHECK_THROWS_AS(p->map(kHost + kHostBytes, 4, true, 0), std::invalid_argument);
   CHECK_THROWS_AS(p->unmap(0x40000000 + kHostBytes, 4, 0), std::invalid_argument);
+  // Wholly past the end (where "end - address" would wrap around).
+  CHECK_THROWS_AS(p->map(kHost + kHostBytes + kPage, 4, true, 0), std::invalid_argument);
+  CHECK_THROWS_AS(p->unmap(0x40000000 + kHostBytes + kPage, 4, 0), std::invalid_argument);
 }
 
 TEST_CASE("strict: one invalidation per unmap, after which a DMA to the IOVA faults", "[dma_map]") {
