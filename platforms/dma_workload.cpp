@@ -45,16 +45,16 @@ class DmaWorkload : public Workload {
     endpoint_->dma.bind(f.link.device_side);
     f.link.device_down.bind(endpoint_->pcie_in);
     // Enumeration programs the endpoint's Device Control: the link then splits at those sizes.
-    pcie::ConfigSpace& cs = endpoint_->config_space();
-    pcie::Link& link = f.link;
-    cs.on_write([&link, &cs](uint16_t, unsigned) { link.set_payload_sizes(cs.mps(), cs.mrrs()); });
+    f.link.follow_payload_sizes(endpoint_->config_space());
 
     if (static_cast<unsigned>(kMsiApic.get(f.config)) >= f.irq.config().cpus)
       throw core::ConfigError("workload.msi_apic = " + std::to_string(kMsiApic.get(f.config)) +
                               " names no CPU (cpu.count = " + std::to_string(f.irq.config().cpus) +
                               ")");
     hpa_base_ = cfg_.window_base;
-    if (f.iommu) {
+    // The window is mapped (at driver.hpa_offset) only when the driver brings the IOMMU up; left
+    // at reset, the IOMMU passes DMA untranslated to the window itself.
+    if (f.iommu && f.iommu_up) {
       page_bytes_ = static_cast<uint64_t>(kPageSize.get(f.config));
       f.check_page_size(page_bytes_, "workload.page_size");
       const uint64_t offset = static_cast<uint64_t>(kHpaOffset.get(f.config));
@@ -72,7 +72,7 @@ class DmaWorkload : public Workload {
   pcie::DmaEndpoint& endpoint() { return *endpoint_; }
 
   void boot(Fabric& f) override {
-    if (f.iommu && f.iommu_up) {
+    if (map_bytes_ != 0) {
       const uint16_t domain = 1;
       f.driver->attach_device(cfg_.requester_id, domain, f.driver_aw);
       f.driver->map(domain, map_base_, map_base_ + (hpa_base_ - cfg_.window_base), map_bytes_,

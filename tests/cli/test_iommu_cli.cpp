@@ -146,6 +146,9 @@ TEST_CASE("driver.bring_up=false leaves the IOMMU at reset: DMA passes untransla
   CHECK(s["iommu.bypassed"].get<uint64_t>() == 300);
   CHECK(s["iommu.walks"].get<uint64_t>() == 0);
   CHECK(s["workload.errors"].get<uint64_t>() == 0);
+  // The default workload.host_cache=warm warms the window where the untranslated DMA lands: every
+  // read hits the LLC (with no driver.hpa_offset applied, as nothing is mapped).
+  CHECK(s["memory.llc_hits"].get<uint64_t>() == 300);
   auto r =
       run_iovsim("--set iommu.enabled=true --set iommu.ir.enabled=true --set driver.bring_up=false",
                  "ir_no_bring_up");
