@@ -117,8 +117,9 @@ int run(const tb::Options& options) {
                     kIommuTolerance);
   report.within_rel("64 MiB window, all misses", "Gb/s", 9.8, at(64 << 20).tput_4k,
                     kIommuTolerance);
-  report.within_rel("translations/s, all misses", "M/s", 9.8e3 / 512,
-                    at(64 << 20).tput_4k * 1e3 / 512, kIommuTolerance);
+  // The same figure in translations per second (one per 512-byte request): reported, not checked
+  // again.
+  report.measure("translations per s all misses M", at(64 << 20).tput_4k * 1e3 / 512);
   report.section("64 outstanding, 2 MiB pages: no drop with the window");
   for (std::size_t i = 1; i < windows.size(); ++i)
     report.within_rel(std::string(windows[i].label) + " window vs 4 KiB window", "Gb/s",

@@ -150,7 +150,7 @@ TEST_CASE("Interrupt affinity: a guest moving its interrupt between vCPUs keeps 
   });
   p.run();
   REQUIRE(moved_ps > 0);
-  CHECK(w.vpci(0).table_traps() == 8 + 301);
+  CHECK(w.vpci(0).table_traps() == kTable + 301);
   CHECK(p.platform->iommu_driver()->irtes_in_use() == irtes);
   CHECK(cpu.mmio_read(rx_entry, 4) == device_address);  // the same handle: the IRTE moved
   unsigned checked = 0;
