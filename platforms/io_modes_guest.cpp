@@ -16,9 +16,7 @@ void IoModesWorkload::guest_exit(Guest& guest) {
   ++*guest.exits;
   ++*guest_totals_.exits;
   ++hv_->exits;
-  hv_->exit_ns.value += costs_.exit_ns;
-  hv_->cpu_ns.value += costs_.exit_ns;
-  if (costs_.exit_ns > 0) sc_core::wait(sc_time(costs_.exit_ns, sc_core::SC_NS));
+  hv_charge(hv_->exit_ns, costs_.exit_ns);  // the vCPU waits while the hypervisor handles it
 }
 
 void IoModesWorkload::guest_charge(Guest& guest, double ns) {

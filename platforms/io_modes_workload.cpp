@@ -210,9 +210,7 @@ IoModesWorkload::IoModesWorkload(Fabric& f, IoMode mode)
   nic_ = std::make_unique<nic::SriovNic>("nic", nic_cfg_, f.stats);
   nic_->dma.bind(f.link.device_side);
   f.link.device_down.bind(nic_->pcie_in);
-  pcie::ConfigSpace& cs = nic_->pf_config();
-  pcie::Link& link = f.link;
-  cs.on_write([&link, &cs](uint16_t, unsigned) { link.set_payload_sizes(cs.mps(), cs.mrrs()); });
+  f.link.follow_payload_sizes(nic_->pf_config());
   cpu_ = &f.cpu;
 
   transactions_ = &stats_.add_counter(

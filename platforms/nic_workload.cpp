@@ -165,9 +165,7 @@ NicWorkload::NicWorkload(Fabric& f)
   nic_ = std::make_unique<sriov_nic::SriovNic>("nic", nic_cfg_, f.stats);
   nic_->dma.bind(f.link.device_side);
   f.link.device_down.bind(nic_->pcie_in);
-  pcie::ConfigSpace& cs = nic_->pf_config();
-  pcie::Link& link = f.link;
-  cs.on_write([&link, &cs](uint16_t, unsigned) { link.set_payload_sizes(cs.mps(), cs.mrrs()); });
+  f.link.follow_payload_sizes(nic_->pf_config());
 
   transactions_ = &stats_.add_counter(
       "transactions", "Packets delivered: RX reaped by guests, TX completions seen by guests");
@@ -272,7 +270,7 @@ void NicWorkload::boot(Fabric& f) {
       // assigned function whose domain allows device TLBs (TT = 1).
       const uint16_t ats = Fabric::ext_capability(*info, pcie::kExtCapAts);
       if (!ats) throw std::runtime_error("VF " + std::to_string(i) + " has no ATS capability");
-      f.cpu.mmio_write(f.ecam(rid, ats + 6), 2, 0x8000);
+      f.cpu.mmio_write(f.ecam(rid, ats + pcie::kAtsCtrl), 2, pcie::kAtsCtrlEnable);
     }
     cpu_stub::VpciAssignment a;
     a.host_rid = rid;

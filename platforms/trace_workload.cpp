@@ -67,14 +67,12 @@ class TraceWorkload : public Workload {
     auto cfg = traces::TracePlayerConfig::from(f.config);
     // The player's own function: device 0, function 0 of root port 0's secondary bus.
     cfg.requester_id = core::make_rid(f.rc.secondary_bus(0), 0, 0);
-    cfg.tags = static_cast<unsigned>(f.config.get_int("pcie.tags"));
+    cfg.tags = pcie::tags(f.config);
     player_ = std::make_unique<traces::TracePlayer>("trace_player", cfg, std::move(trace.records),
                                                     f.stats);
     player_->dma.bind(f.link.device_side);
     f.link.device_down.bind(player_->pcie_in);
-    pcie::ConfigSpace& cs = player_->config_space();
-    pcie::Link& link = f.link;
-    cs.on_write([&link, &cs](uint16_t, unsigned) { link.set_payload_sizes(cs.mps(), cs.mrrs()); });
+    f.link.follow_payload_sizes(player_->config_space());
   }
 
   traces::TracePlayer& player() { return *player_; }

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include <iovsim/core/bitfield.hpp>
+#include <iovsim/iommu/vtd_format.hpp>
 #include <iovsim/pcie/msix.hpp>
 
 namespace iovsim::platforms {
@@ -36,33 +37,28 @@ void Fabric::check_host_region(uint64_t base, uint64_t bytes, const std::string&
                             " overlaps the IOMMU driver's table region (driver.tables_base)");
 }
 
+namespace {
+cpu_stub::IrteSpec irte_spec(uint16_t sid, unsigned apic, unsigned vector) {
+  cpu_stub::IrteSpec spec;
+  spec.sid = sid;
+  spec.vector = vector;
+  spec.dest_apic = apic;
+  return spec;
+}
+}  // namespace
+
 cpu_stub::MsiProgramming Fabric::program_msi(uint16_t sid, unsigned apic, unsigned vector) {
-  cpu_stub::MsiProgramming msg;
-  if (ir_enabled) {
-    cpu_stub::IrteSpec spec;
-    spec.sid = sid;
-    spec.vector = vector;
-    spec.dest_apic = apic;
-    msg = driver->map_interrupt(spec);
-  } else {
-    msg = cpu_stub::IommuDriver::compat_message(apic, vector);
-  }
   irq.expect_vector(apic, vector);
-  return msg;
+  if (!ir_enabled) return cpu_stub::IommuDriver::compat_message(apic, vector);
+  return driver->map_interrupt(irte_spec(sid, apic, vector));
 }
 
 cpu_stub::MsiProgramming Fabric::reprogram_msi(const cpu_stub::MsiProgramming& msg, uint16_t sid,
                                                unsigned apic, unsigned vector) {
   irq.expect_vector(apic, vector);
   if (!ir_enabled) return cpu_stub::IommuDriver::compat_message(apic, vector);
-  // The remappable format's handle: address bits 19:5 and bit 2 (handle[15]).
-  const auto handle =
-      static_cast<uint16_t>(((msg.address >> 5) & 0x7FFF) | ((msg.address >> 2) & 1) << 15);
-  cpu_stub::IrteSpec spec;
-  spec.sid = sid;
-  spec.vector = vector;
-  spec.dest_apic = apic;
-  driver->update_interrupt(handle, spec);
+  driver->update_interrupt(iommu::vtd::MsiAddress{msg.address}.handle(),
+                           irte_spec(sid, apic, vector));
   return msg;
 }
 

@@ -26,8 +26,7 @@ DeviceSlot::DeviceSlot(sc_core::sc_module_name name, const io::pcie::LinkConfig&
   endpoint_->dma.bind(link_->device_side);
   link_->device_down.bind(endpoint_->pcie_in);
   // Enumeration programs the endpoint's Device Control; the link then splits TLPs at those sizes.
-  io::pcie::ConfigSpace& cs = endpoint_->config_space();
-  cs.on_write([this, &cs](uint16_t, unsigned) { link_->set_payload_sizes(cs.mps(), cs.mrrs()); });
+  link_->follow_payload_sizes(endpoint_->config_space());
 }
 
 SharedIommuPlatform::SharedIommuPlatform(sc_core::sc_module_name name,

@@ -17,6 +17,8 @@ namespace iovsim::pcie {
 // Capability ids.
 constexpr uint8_t kCapMsi = 0x05, kCapPcie = 0x10, kCapMsix = 0x11;
 constexpr uint16_t kExtCapAri = 0x0E, kExtCapAts = 0x0F, kExtCapSriov = 0x10, kExtCapPasid = 0x1B;
+// ATS capability: the ATS Control register's offset and its Enable bit.
+constexpr uint16_t kAtsCtrl = 0x06, kAtsCtrlEnable = 1u << 15;
 
 // Header offsets and command bits.
 constexpr uint16_t kCfgVendor = 0x00, kCfgDevice = 0x02, kCfgCommand = 0x04, kCfgStatus = 0x06,

@@ -7,8 +7,9 @@
 #include <queue>
 
 #include <iovsim/core/event_trace.hpp>
-#include <iovsim/core/irq_timing.hpp>
 #include <iovsim/core/pcie_ext.hpp>
+
+#include "link.hpp"
 
 namespace iovsim::pcie {
 
@@ -42,9 +43,6 @@ const core::IntParam kRequests{"workload.requests", 100000,
 const core::IntParam kWarmup{"workload.warmup_requests", 0,
                              "Requests issued first and left out of the workload statistics",
                              core::Range{0, 1e12}};
-const core::IntParam kTags{"pcie.tags", 32,
-                           "Non-posted (read) requests a device may have in flight",
-                           core::Range{1, 1024}};
 const core::IntParam kMsiEvery{
     "workload.msi_every", 0,
     "The endpoint raises an MSI-X interrupt after every N completed requests; 0 = never",
@@ -78,7 +76,7 @@ DmaEndpointConfig DmaEndpointConfig::from(const core::Config& c) {
   d.window_base = static_cast<uint64_t>(kBase.get(c));
   d.pattern = static_cast<DmaPattern>(kPattern.index(c));
   d.outstanding = static_cast<unsigned>(kOutstanding.get(c));
-  d.tags = static_cast<unsigned>(kTags.get(c));
+  d.tags = pcie::tags(c);
   d.requests = static_cast<uint64_t>(kRequests.get(c));
   d.warmup_requests = static_cast<uint64_t>(kWarmup.get(c));
   d.ideal = kIdeal.get(c);

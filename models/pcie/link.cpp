@@ -14,6 +14,9 @@ namespace iovsim::pcie {
 using sc_core::sc_time;
 
 namespace {
+const core::IntParam kTags{"pcie.tags", 32,
+                           "Non-posted (read) requests a device may have in flight",
+                           core::Range{1, 1024}};
 const core::IntParam kGen{"pcie.gen", 3, "PCIe link generation",
                           std::vector<int64_t>{1, 2, 3, 4, 5}};
 const core::IntParam kLanes{"pcie.lanes", 8, "PCIe link width (lanes)",
@@ -50,6 +53,10 @@ bool valid_payload_size(unsigned size) {
   return size >= 128 && size <= 4096 && core::is_pow2(size);
 }
 }  // namespace
+
+unsigned tags(const core::Config& config) {
+  return static_cast<unsigned>(kTags.get(config));
+}
 
 LinkConfig LinkConfig::from(const core::Config& c) {
   LinkConfig l;
@@ -162,6 +169,11 @@ void Link::set_rate() {
   // No TLP is shorter than 20 B: idle gaps below that can never be used.
   up_.set_min_gap(ser_ps(20));
   down_.set_min_gap(ser_ps(20));
+}
+
+void Link::follow_payload_sizes(ConfigSpace& device) {
+  device.on_write(
+      [this, &device](uint16_t, unsigned) { set_payload_sizes(device.mps(), device.mrrs()); });
 }
 
 void Link::set_payload_sizes(unsigned mps, unsigned mrrs) {

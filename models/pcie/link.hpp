@@ -28,6 +28,7 @@
 #include <iovsim/core/stats.hpp>
 #include <iovsim/core/timeline.hpp>
 
+#include "config_space.hpp"
 #include "link_timing.hpp"
 
 namespace iovsim::pcie {
@@ -41,6 +42,10 @@ struct LinkConfig {
 
   static LinkConfig from(const core::Config& config);
 };
+
+// pcie.tags: the non-posted (read) requests a device may have in flight. Declared with the link,
+// which every platform and device model links in, so each device can read it.
+unsigned tags(const core::Config& config);
 
 class Link : public sc_core::sc_module {
  public:
@@ -60,6 +65,9 @@ class Link : public sc_core::sc_module {
   // Device Control (powers of two, 128..4096; std::invalid_argument otherwise). The MPS also sets
   // the ACK/flow-control DLLP rate, hence the TLP rate.
   void set_payload_sizes(unsigned mps, unsigned mrrs);
+  // Keeps the payload sizes those of `device`'s Device Control: set at every write to its
+  // configuration space (enumeration programs MPS and MRRS there).
+  void follow_payload_sizes(ConfigSpace& device);
 
  private:
   // One direction: busy from each booked TLP's start to its end. A TLP goes in the earliest idle

@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include <iovsim/pcie/link.hpp>
+
 namespace iovsim::sriov_nic {
 
 namespace {
@@ -85,7 +87,7 @@ NicConfig NicConfig::from(const core::Config& c) {
   n.buffer_bytes = static_cast<uint32_t>(kBuffer.get(c));
   n.desc_batch = static_cast<unsigned>(kBatch.get(c));
   n.dma_outstanding = static_cast<unsigned>(kOutstanding.get(c));
-  n.tags = static_cast<unsigned>(c.get_int("pcie.tags"));
+  n.tags = pcie::tags(c);
   n.processing_ns = kProcessing.get(c);
   n.rx_gbps = kRxGbps.get(c);
   n.rx_pps = kRxPps.get(c);

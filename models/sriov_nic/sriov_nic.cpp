@@ -7,7 +7,6 @@
 #include <string>
 
 #include <iovsim/core/event_trace.hpp>
-#include <iovsim/core/irq_timing.hpp>
 #include <iovsim/pcie/ats_messages.hpp>
 
 namespace iovsim::sriov_nic {
@@ -513,7 +512,7 @@ bool SriovNic::dma_op(Function& f, bool tx, bool write, uint64_t addr, uint8_t* 
 bool SriovNic::ats_enabled(const Function& f) const {
   if (!f.atc || !f.cfg) return false;
   const uint16_t cap = f.cfg->find_ext_capability(pcie::kExtCapAts);
-  return cap && (f.cfg->raw(cap + 6, 2) & 0x8000);  // ATS Control: Enable
+  return cap && (f.cfg->raw(cap + pcie::kAtsCtrl, 2) & pcie::kAtsCtrlEnable);
 }
 
 bool SriovNic::translate(Function& f, bool tx, uint64_t addr, uint64_t& t) {
