@@ -7,6 +7,7 @@
 
 #include <iovsim/core/event_trace.hpp>
 #include <iovsim/core/pcie_ext.hpp>
+#include <iovsim/pcie/config_request.hpp>
 
 namespace iovsim::traces {
 
@@ -161,23 +162,9 @@ void TracePlayer::run() {
 
 void TracePlayer::pcie_transport(tlm::tlm_generic_payload& p, sc_time&) {
   const auto* ext = p.get_extension<core::PcieExtension>();
-  const uint64_t addr = p.get_address();
-  const unsigned len = p.get_data_length();
   p.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
   // Only type 0 configuration requests to function 0 of device 0 on the link: there is no BAR.
-  if (!ext || !ext->config) return;
-  const unsigned dev = (addr >> 15) & 0x1f, fn = (addr >> 12) & 7;
-  const uint16_t reg = static_cast<uint16_t>(addr & 0xfff);
-  if (dev != 0 || fn != 0 || (len != 1 && len != 2 && len != 4)) return;
-  uint32_t v = 0;
-  if (p.is_read()) {
-    v = cfg_.read(reg, len);
-    std::memcpy(p.get_data_ptr(), &v, len);
-  } else {
-    std::memcpy(&v, p.get_data_ptr(), len);
-    cfg_.write(reg, len, v);
-  }
-  p.set_response_status(tlm::TLM_OK_RESPONSE);
+  if (ext && ext->config) pcie::serve_type0_config(cfg_, p);
 }
 
 }  // namespace iovsim::traces

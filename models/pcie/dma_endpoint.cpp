@@ -9,6 +9,7 @@
 #include <iovsim/core/event_trace.hpp>
 #include <iovsim/core/pcie_ext.hpp>
 
+#include "config_request.hpp"
 #include "link.hpp"
 
 namespace iovsim::pcie {
@@ -319,19 +320,8 @@ void DmaEndpoint::pcie_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
   p.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
   if (ext && ext->config) {
     // Type 0 configuration request: this is function 0 of device 0 on its link.
-    const unsigned dev = (addr >> 15) & 0x1f, fn = (addr >> 12) & 7;
-    const uint16_t reg = static_cast<uint16_t>(addr & 0xfff);
-    if (dev != 0 || fn != 0 || (len != 1 && len != 2 && len != 4)) return;
-    uint32_t v = 0;
-    if (p.is_read()) {
-      v = cfg_.read(reg, len);
-      std::memcpy(p.get_data_ptr(), &v, len);
-    } else {
-      std::memcpy(&v, p.get_data_ptr(), len);
-      cfg_.write(reg, len, v);
-    }
-    p.set_response_status(tlm::TLM_OK_RESPONSE);
-    send_released(sc_core::sc_time_stamp().value() + delay.value());
+    if (serve_type0_config(cfg_, p))
+      send_released(sc_core::sc_time_stamp().value() + delay.value());
     return;
   }
   // Memory request: only BAR0, only with memory space enabled.
