@@ -87,12 +87,12 @@ void IoModesWorkload::check_packet(Guest& guest, const nic::Descriptor& d, uint6
     log_.warn("guest ", guest.index, ": a corrupt packet");
     return;
   }
-  if (seq < guest.next_seq) {
+  const auto skipped = nic::advance_sequence(guest.next_seq, seq, guest.step);
+  if (!skipped) {
     ++*guest.duplicates;
     return;
   }
-  *guest.missing += (seq - guest.next_seq) / guest.step;
-  guest.next_seq = seq + guest.step;
+  *guest.missing += *skipped;
   ++*guest.rx_packets;
   *guest.rx_bytes += len;
   const uint64_t now = sc_core::sc_time_stamp().value();

@@ -192,12 +192,10 @@ void NicDriver::reap_rx() {
     if (!ok) {
       ++rx_corrupt_;
       log_.warn("packet in RX slot ", rx_next_, " is corrupt");
-    } else if (seen_any_ && seq <= last_seq_) {
+    } else if (const auto skipped = nic::advance_sequence(next_seq_, seq); !skipped) {
       ++rx_duplicates_;
     } else {
-      rx_missing_ += seq - (seen_any_ ? last_seq_ + 1 : 0);
-      last_seq_ = seq;
-      seen_any_ = true;
+      rx_missing_ += *skipped;
       ++rx_packets_;
       rx_bytes_ += len;
       const uint64_t now = sc_core::sc_time_stamp().value();

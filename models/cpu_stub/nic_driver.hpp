@@ -114,7 +114,7 @@ class NicDriver : public sc_core::sc_module {
   }
   uint64_t tx_completed() const { return tx_done_.value; }
   // The highest RX sequence number received (meaningful once rx_packets() > 0).
-  uint64_t last_seq() const { return last_seq_; }
+  uint64_t last_seq() const { return next_seq_ ? next_seq_ - 1 : 0; }
   bool tx_finished() const { return !config_.tx || tx_done_.value >= config_.tx_packets; }
   // Own addresses of the rings (tests corrupt descriptors there).
   uint64_t rx_ring() const { return rx_ring_; }
@@ -142,8 +142,7 @@ class NicDriver : public sc_core::sc_module {
   std::vector<uint64_t> rx_dev_, tx_dev_;  // device addresses while posted
   std::vector<uint64_t> tx_posted_ns_;
   unsigned rx_next_ = 0, tx_tail_ = 0, tx_clean_ = 0;
-  uint64_t last_seq_ = 0;
-  bool seen_any_ = false;
+  uint64_t next_seq_ = 0;  // the RX sequence number expected next
   uint64_t tx_seq_ = 0;
   // An interrupt's handler start; the thread may be busy (charging CPU time) when it comes, so a
   // count remembers it rather than an event alone.

@@ -53,6 +53,16 @@ struct PayloadHeader {
 // The header of a `len`-byte packet that is exactly what fill_payload makes of its own header
 // (the header's length equal to len); nothing for anything else. Receivers and the wire check use
 // it; `scratch` holds the regenerated payload and grows as needed.
+// A receiver's in-order check of one stream: `next` is the sequence number it expects, every
+// `step`-th packet being its own. Nothing for a duplicate (behind `next`); otherwise the packets
+// skipped before `seq`, and `next` moves past it.
+inline std::optional<uint64_t> advance_sequence(uint64_t& next, uint64_t seq, uint64_t step = 1) {
+  if (seq < next) return std::nullopt;
+  const uint64_t skipped = (seq - next) / step;
+  next = seq + step;
+  return skipped;
+}
+
 std::optional<PayloadHeader> check_payload(const uint8_t* data, uint32_t len,
                                            std::vector<uint8_t>& scratch);
 

@@ -31,14 +31,14 @@ void WireCheck::transmit(const uint8_t* data, uint32_t len, uint64_t t_ps) {
   const uint64_t seq = header->seq;
   const uint64_t sent_ps = header->time_ps;
   Stream& s = streams_[stream];
-  if (seq < s.next_seq) {
+  const auto skipped = advance_sequence(s.next_seq, seq);
+  if (!skipped) {
     ++s.duplicates;
     ++duplicates_;
     return;
   }
-  s.missing += seq - s.next_seq;
-  missing_ += seq - s.next_seq;
-  s.next_seq = seq + 1;
+  s.missing += *skipped;
+  missing_ += *skipped;
   ++s.packets;
   s.bytes += len;
   ++packets_;
